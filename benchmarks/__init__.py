@@ -1,0 +1,1 @@
+"""Built-in benchmarks of Kakugo, written against kakugo_core's public API only."""

@@ -1,0 +1,93 @@
+"""The ``kakugo`` command line: a click group whose commands load lazily.
+
+Built-in commands live in ``kakugo_core.commands``; plugins add theirs through the
+``register_commands`` hook. A :class:`~kakugo_core.errors.KakugoError` becomes one line on
+stderr and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from typing import Any
+
+import click
+
+from kakugo_core import __version__
+from kakugo_core.errors import KakugoError
+
+#: command name -> "module:attribute"; modules import only what they need, when run
+BUILTIN_COMMANDS: dict[str, str] = {
+    "config": "kakugo_core.commands.config:config_command",
+    "languages": "kakugo_core.commands.languages:languages",
+    "plugins": "kakugo_core.commands.plugins:plugins",
+}
+
+
+class LazyGroup(click.Group):
+    """A group that imports a built-in command's module only when that command runs."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(BUILTIN_COMMANDS) | set(super().list_commands(ctx)))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in BUILTIN_COMMANDS:
+            module_name, attr = BUILTIN_COMMANDS[cmd_name].split(":")
+            return getattr(importlib.import_module(module_name), attr)  # type: ignore[no-any-return]
+        return super().get_command(ctx, cmd_name)
+
+
+class _OneLineFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return f"kakugo: {record.levelname.lower()}: {record.getMessage()}"
+
+
+def _setup_logging(verbose: bool) -> None:
+    logger = logging.getLogger("kakugo")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_OneLineFormatter())
+        logger.addHandler(handler)
+        logger.propagate = False
+    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="kakugo")
+@click.option("-v", "--verbose", is_flag=True, help="Log debug details.")
+def cli(verbose: bool) -> None:
+    """Kakugo: from the name of a low-resource language to a small model that speaks it.
+
+    A teacher model writes training data in the language, a small student is fine-tuned on it,
+    base and student are benchmarked, and the student is released with a model card.
+    """
+    _setup_logging(verbose)
+
+
+def _add_plugin_commands() -> None:
+    from kakugo_core.plugins import get_host
+
+    get_host().add_commands(cli)
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Console-script entry point."""
+    _setup_logging(False)
+    try:
+        _add_plugin_commands()
+        return cli.main(args=argv, prog_name="kakugo", standalone_mode=False)
+    except KakugoError as exc:
+        click.echo(f"kakugo: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("kakugo: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("kakugo: interrupted; finished work is kept, run again to resume", err=True)
+        sys.exit(130)

@@ -1,0 +1,45 @@
+"""``kakugo plugins``: what is loaded, from where, and what it registered."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from kakugo_core.plugins import get_host
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def plugins(as_json: bool) -> None:
+    """List loaded plugins with distribution, version, hooks and the names they registered."""
+    host = get_host()
+    rows = [
+        {
+            "name": info.name,
+            "distribution": info.distribution,
+            "version": info.version,
+            "hooks": info.hooks,
+            "registered": info.registered,
+        }
+        for info in sorted(host.infos.values(), key=lambda i: (i.distribution != "kakugo", i.name))
+    ]
+    failures = [f.__dict__ for f in host.failures]
+    if as_json:
+        payload = {"plugins": rows, "failures": failures, "clashes": host.clashes}
+        click.echo(json.dumps(payload, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Kakugo plugins")
+    for col in ("plugin", "distribution", "version", "registered"):
+        table.add_column(col)
+    for row in rows:
+        registered = "; ".join(f"{k}: {', '.join(v)}" for k, v in row["registered"].items())
+        table.add_row(row["name"], row["distribution"], row["version"], registered or "-")
+    console = Console()
+    console.print(table)
+    for failure in failures:
+        console.print(f"[red]failed[/red] {failure['plugin']} ({failure['distribution']}): "
+                      f"{failure['error']}")
