@@ -176,6 +176,8 @@ class Benchmark(ABC):
     """Describes items, prompts and metrics; a backend does the model work."""
 
     name: str = "benchmark"
+    #: the metrics leaderboards and cards show first (all metrics are stored)
+    primary_metrics: tuple[str, ...] = ("acc",)
     #: which column of the language registry's ``benchmarks`` map holds this benchmark's code
     coverage_key: str = ""
 
