@@ -215,7 +215,7 @@ class PluginHost:
     def _collect(self) -> None:
         for kind, (hook_name, _noun) in KINDS.items():
             hook = getattr(self.pm.hook, hook_name)
-            for impl in reversed(hook.get_hookimpls()):  # pluggy lists last-registered first
+            for impl in hook.get_hookimpls():  # in registration order
                 self._call_registration(kind, impl)
         for name, info in self.infos.items():
             plugin = self.pm.get_plugin(name)
@@ -247,7 +247,7 @@ class PluginHost:
 
     def add_commands(self, cli: Any) -> None:
         """Let every plugin add its click commands."""
-        for impl in reversed(self.pm.hook.register_commands.get_hookimpls()):
+        for impl in self.pm.hook.register_commands.get_hookimpls():
             info = self.infos[impl.plugin_name]
             try:
                 impl.function(cli=cli)
