@@ -22,7 +22,7 @@ def test_tiny_model_loads_chats_and_generates(tiny_model: Path) -> None:
     text = tok.apply_chat_template(messages, tokenize=False)
     assert text.index("<|system|>") < text.index("<|user|>") < text.index("<|assistant|>")
     enc = tok.apply_chat_template(messages, return_dict=True, return_assistant_tokens_mask=True)
-    masked = [t for t, m in zip(enc["input_ids"], enc["assistant_masks"]) if m]
+    masked = [t for t, m in zip(enc["input_ids"], enc["assistant_masks"], strict=True) if m]
     assert tok.decode(masked) == "Apik.<|end|>"
 
     prompt = tok.apply_chat_template(messages[:2], add_generation_prompt=True, return_tensors="pt",
