@@ -77,6 +77,10 @@ class GenerationContext:
     options: Mapping[str, Any]
     work_dir: Path
     seed: int = 0
+    #: rows already in ``prompts.jsonl`` (for generators that transform earlier prompts)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    #: ids of rows (and rejects) already written; skip their work on a resumed run
+    done_ids: set[str] = field(default_factory=set)
 
 
 class Generator(ABC):
