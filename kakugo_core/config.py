@@ -87,7 +87,8 @@ def parse_override(text: str) -> Config:
 
 
 def load_config(
-    path: str | Path | None = None, overrides: Iterable[str] = (), extra: Mapping[str, Any] = ()
+    path: str | Path | None = None, overrides: Iterable[str] = (),
+    extra: Mapping[str, Any] | None = None,
 ) -> Config:
     """Defaults, then ``path``, then ``--set`` overrides, then ``extra`` (from dedicated flags)."""
     config = defaults()

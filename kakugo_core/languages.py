@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -76,7 +77,7 @@ class LanguageRegistry:
         for lang in self.languages:
             self._index[_key(lang.id)] = lang
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Language]:
         return iter(self.languages)
 
     def __len__(self) -> int:

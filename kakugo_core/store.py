@@ -153,7 +153,8 @@ class ResultsStore:
         metrics: Sequence[str] | None = None,
     ) -> list[ResultRow]:
         """Stored rows, filtered by any of the given lists, newest cell per key."""
-        where, args = [], []
+        where: list[str] = []
+        args: list[Any] = []
         for column, values in (
             ("model", models), ("benchmark", benchmarks), ("language", languages),
             ("metric", metrics),
@@ -167,8 +168,10 @@ class ResultsStore:
         sql += " ORDER BY model, benchmark, language, metric, created"
         out = []
         for row in self._connect().execute(sql, args):
-            *head, versions = row
-            out.append(ResultRow(*head, versions=json.loads(versions)))
+            (model, revision, benchmark, language, n_shot, prompt_hash, metric, value, stderr, n,
+             created, versions) = row
+            out.append(ResultRow(model, revision, benchmark, language, n_shot, prompt_hash, metric,
+                                 value, stderr, n, created, json.loads(versions)))
         return out
 
     def models(self) -> list[str]:

@@ -17,32 +17,19 @@ from kakugo_core.errors import UnknownPluginError
 
 REPO = Path(__file__).resolve().parent.parent
 
-GOOD_PLUGIN = '''
-from kakugo_core import hookimpl
-from kakugo_core.interfaces import Benchmark, BenchmarkResult
+DOCS = (REPO / "docs" / "plugins.md").read_text()
 
 
-class HelloBenchmark(Benchmark):
-    name = "hello"
-
-    def evaluate(self, backend, language, options):
-        return BenchmarkResult(self.name, language.id, 0, "none", [])
-
-
-@hookimpl
-def register_benchmarks(register):
-    register("hello", HelloBenchmark, aliases=("hi",))
+def _docs_block(after: str, lang: str) -> str:
+    """The first fenced ``lang`` block after the line ``after`` in docs/plugins.md."""
+    rest = DOCS[DOCS.index(after):]
+    start = rest.index(f"```{lang}\n") + len(lang) + 4
+    return rest[start:rest.index("```", start)]
 
 
-@hookimpl
-def register_commands(cli):
-    import click
-
-    @cli.command("hello")
-    def hello():
-        """Say hello from a third-party plugin."""
-        click.echo("hello from kakugo-hello")
-'''
+#: the plugin author's guide's complete example package, tested as written
+GOOD_PLUGIN = _docs_block("`kakugo_hello/__init__.py`:", "python")
+GOOD_PYPROJECT = _docs_block("`pyproject.toml`:", "toml")
 
 BROKEN_PLUGIN = "raise RuntimeError('this plugin is broken on purpose')\n"
 
@@ -52,16 +39,18 @@ from kakugo_core import hookimpl
 
 @hookimpl
 def register_benchmarks(register):
-    register("hello", dict)
+    register("greeting", dict)
 '''
 
 
-def _build_distribution(root: Path, dist: str, module: str, source: str) -> Path:
+def _build_distribution(
+    root: Path, dist: str, module: str, source: str, pyproject: str | None = None
+) -> Path:
     """Write a real plugin project and install it with pip into ``root/site``."""
     project = root / dist
     (project / module).mkdir(parents=True)
     (project / module / "__init__.py").write_text(source)
-    (project / "pyproject.toml").write_text(textwrap.dedent(f'''
+    (project / "pyproject.toml").write_text(pyproject or textwrap.dedent(f'''
         [build-system]
         requires = ["setuptools"]
         build-backend = "setuptools.build_meta"
@@ -86,7 +75,7 @@ def _build_distribution(root: Path, dist: str, module: str, source: str) -> Path
 def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Three real distributions installed into one folder: good, broken and clashing."""
     root = tmp_path_factory.mktemp("plugins")
-    _build_distribution(root, "kakugo-hello", "kakugo_hello", GOOD_PLUGIN)
+    _build_distribution(root, "kakugo-hello", "kakugo_hello", GOOD_PLUGIN, GOOD_PYPROJECT)
     _build_distribution(root, "kakugo-broken", "kakugo_broken", BROKEN_PLUGIN)
     return _build_distribution(root, "kakugo-zclash", "kakugo_zclash", CLASHING_PLUGIN)
 
@@ -125,9 +114,9 @@ def test_third_party_plugin_is_listed_and_registered(plugin_site: Path) -> None:
     by_name = {p["name"]: p for p in data["plugins"]}
     hello = by_name["hello"]
     assert hello["distribution"] == "kakugo-hello"
-    assert hello["version"] == "0.3.1"
+    assert hello["version"] == "0.1.0"
     assert hello["hooks"] == ["register_benchmarks", "register_commands"]
-    assert hello["registered"] == {"benchmarks": ["hello"]}
+    assert hello["registered"] == {"benchmarks": ["greeting"]}
     assert _public_builtin_modules() <= set(by_name)
 
     result = _kakugo(["hello"], plugin_site, KAKUGO_LOAD_PLUGINS="kakugo-hello")
@@ -138,11 +127,11 @@ def test_registry_resolves_names_aliases_and_suggests(plugin_site: Path, monkeyp
     monkeypatch.syspath_prepend(str(plugin_site))
     monkeypatch.setenv("KAKUGO_LOAD_PLUGINS", "kakugo-hello")
     reg = host_module.registry("benchmarks")
-    assert reg.get("hi").name == "hello"
-    assert reg.get("hello:hello").distribution == "kakugo-hello"
-    assert reg.create("hello").name == "hello"
-    with pytest.raises(UnknownPluginError, match="Did you mean hello"):
-        reg.get("helo")
+    assert reg.get("hello").name == "greeting"
+    assert reg.get("hello:greeting").distribution == "kakugo-hello"
+    assert reg.create("greeting").name == "greeting"
+    with pytest.raises(UnknownPluginError, match="Did you mean greeting"):
+        reg.get("greting")
 
 
 def test_broken_plugin_warns_in_one_line_and_the_rest_works(plugin_site: Path) -> None:
@@ -172,9 +161,9 @@ def test_clash_keeps_first_and_reports(plugin_site: Path, monkeypatch) -> None:
     monkeypatch.setenv("KAKUGO_LOAD_PLUGINS", "kakugo-zclash,kakugo-hello")
     host = host_module.get_host()
     reg = host.registry("benchmarks")
-    assert reg.get("hello").distribution == "kakugo-hello"  # alphabetical: hello before zclash
-    assert reg.get("zclash:hello").factory is dict
-    assert len(host.clashes) == 1 and "zclash:hello" in host.clashes[0]
+    assert reg.get("greeting").distribution == "kakugo-hello"  # alphabetical: before zclash
+    assert reg.get("zclash:greeting").factory is dict
+    assert len(host.clashes) == 1 and "zclash:greeting" in host.clashes[0]
 
 
 def test_load_plugins_empty_means_none(plugin_site: Path) -> None:

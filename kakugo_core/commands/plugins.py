@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -14,7 +15,7 @@ from kakugo_core.plugins import get_host
 def plugins(as_json: bool) -> None:
     """List loaded plugins with distribution, version, hooks and the names they registered."""
     host = get_host()
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "name": info.name,
             "distribution": info.distribution,
