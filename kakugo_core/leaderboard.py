@@ -1,0 +1,762 @@
+"""Leaderboards: results-store rows as one row per model and one column per (benchmark, metric).
+
+How a leaderboard is computed (``docs/leaderboard.md`` says the same for users):
+
+* **One cell per model, benchmark and language.** When several evaluations exist for the same
+  model, benchmark and language (another revision, n-shot or prompt hash), the one created last
+  wins; ties go to the higher n-shot, then the larger prompt hash and revision, so the choice is
+  deterministic. ``n_shot=`` keeps only evaluations with that number of shots before choosing.
+* **Metrics.** By default each benchmark shows its ``primary_metrics`` (from the registered
+  benchmark plugin), or every stored metric when the benchmark is not registered. ``metrics=``
+  takes names or shell patterns (``acc_*``), optionally scoped to one benchmark (``flores:chrf_*``).
+* **Averages over languages.** The mean of the per-language values; its standard error is
+  ``sqrt(sum se_i^2) / k`` (languages are independent samples); its sample count is the sum.
+* **Deltas against a baseline model** use only the languages both models have: the mean of the
+  per-language differences, with standard error ``sqrt(sum(se_model^2 + se_base^2)) / k``.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any
+
+from kakugo_core.errors import KakugoError
+from kakugo_core.store import ResultRow, ResultsStore
+
+FORMATS = ("table", "markdown", "csv", "json", "html")
+
+#: metrics where a smaller value is the better one (deltas are coloured the other way round)
+LOWER_IS_BETTER = frozenset(
+    {"loss_rate", "ter", "perplexity", "word_perplexity", "byte_perplexity", "bits_per_byte"}
+)
+
+SELECTION_RULE = (
+    "one evaluation per model/benchmark/language: the latest created "
+    "(ties: higher n-shot, then prompt hash, then revision)"
+)
+
+
+# -- data model --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Column:
+    """One (benchmark, metric) column, averaged over languages or for one language."""
+
+    benchmark: str
+    metric: str
+    language: str | None = None  # None: the mean over the benchmark's languages
+
+    @property
+    def key(self) -> str:
+        """A stable machine name: ``sib200/acc`` or ``sib200/acc/jav_Latn``."""
+        parts = [self.benchmark, self.metric] + ([self.language] if self.language else [])
+        return "/".join(parts)
+
+    @property
+    def label(self) -> str:
+        """A human header: ``sib200 acc`` or ``sib200 acc jav_Latn``."""
+        return " ".join(self.key.split("/"))
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.metric not in LOWER_IS_BETTER
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A value with its standard error, sample count and the languages it covers."""
+
+    value: float
+    stderr: float | None
+    n: int
+    languages: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Delta:
+    """A model's difference from the baseline over the languages both have."""
+
+    value: float
+    stderr: float | None
+    languages: tuple[str, ...]
+
+    @property
+    def significant(self) -> bool:
+        """Whether the difference exceeds 1.96 standard errors (about 95 % two-sided)."""
+        return self.stderr is not None and abs(self.value) > 1.96 * self.stderr
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Which stored evaluation a (model, benchmark, language) cell came from."""
+
+    revision: str
+    n_shot: int
+    prompt_hash: str
+    created: str
+    versions: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+
+
+@dataclass
+class Leaderboard:
+    """Everything a renderer needs; build it with :func:`build_leaderboard`."""
+
+    models: list[str]
+    columns: list[Column]  # averages and per-language columns, in display order
+    cells: dict[tuple[str, Column], Cell]
+    deltas: dict[tuple[str, Column], Delta]
+    languages: dict[str, tuple[str, ...]]  # benchmark -> every language seen for it
+    evaluations: dict[tuple[str, str, str], Evaluation]  # (model, benchmark, language)
+    baseline: str | None = None
+    per_language: bool = False
+    title: str = "Kakugo leaderboard"
+
+    @property
+    def display_columns(self) -> list[Column]:
+        """The columns tables show: averages, plus per-language ones when asked for."""
+        if self.per_language:
+            return list(self.columns)
+        return [c for c in self.columns if c.language is None]
+
+    @property
+    def benchmarks(self) -> list[str]:
+        return list(dict.fromkeys(c.benchmark for c in self.columns))
+
+    def cell(self, model: str, column: Column) -> Cell | None:
+        return self.cells.get((model, column))
+
+    def delta(self, model: str, column: Column) -> Delta | None:
+        return self.deltas.get((model, column))
+
+
+# -- building ----------------------------------------------------------------------------------
+def _finite(x: float | None) -> float | None:
+    return x if x is not None and math.isfinite(x) else None
+
+
+def _created_key(created: str) -> datetime:
+    try:
+        stamp = datetime.fromisoformat(created)
+    except ValueError:
+        return datetime.min.replace(tzinfo=timezone.utc)
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)
+
+
+def select_evaluations(
+    rows: Iterable[ResultRow],
+) -> dict[tuple[str, str, str], tuple[Evaluation, dict[str, ResultRow]]]:
+    """For each (model, benchmark, language), the chosen evaluation and its rows by metric."""
+    groups: dict[tuple[str, str, str], dict[tuple[str, int, str], list[ResultRow]]] = {}
+    for row in rows:
+        key = (row.model, row.benchmark, row.language)
+        groups.setdefault(key, {}).setdefault(
+            (row.revision, row.n_shot, row.prompt_hash), []
+        ).append(row)
+    chosen = {}
+    for key, candidates in groups.items():
+
+        def rank(item: tuple[tuple[str, int, str], list[ResultRow]]) -> tuple[Any, ...]:
+            (revision, n_shot, prompt_hash), members = item
+            latest = max(_created_key(r.created) for r in members)
+            return (latest, n_shot, prompt_hash, revision)
+
+        (revision, n_shot, prompt_hash), members = max(candidates.items(), key=rank)
+        latest = max(members, key=lambda r: _created_key(r.created))
+        evaluation = Evaluation(revision, n_shot, prompt_hash, latest.created, latest.versions)
+        chosen[key] = (evaluation, {r.metric: r for r in members})
+    return chosen
+
+
+def primary_metrics(benchmark: str) -> tuple[str, ...] | None:
+    """The registered benchmark's ``primary_metrics``, or None when it is not registered."""
+    from kakugo_core.plugins import registry
+
+    try:
+        factory = registry("benchmarks").get(benchmark).factory
+    except KakugoError:
+        return None
+    metrics = getattr(factory, "primary_metrics", None)
+    return tuple(metrics) if metrics else None
+
+
+def _benchmark_order(names: set[str]) -> list[str]:
+    """The paper's order (SIB-200, Belebele, Global-MMLU, FLORES), then the rest alphabetically."""
+    from kakugo_core.languages import BENCHMARK_KEYS
+
+    known = [b for b in BENCHMARK_KEYS if b in names]
+    return known + sorted(names - set(known))
+
+
+def _matches(pattern: str, benchmark: str, metric: str) -> bool:
+    scope, _, metric_pattern = pattern.rpartition(":")
+    if scope and not fnmatchcase(benchmark, scope):
+        return False
+    return fnmatchcase(metric, metric_pattern)
+
+
+def _choose_metrics(
+    benchmark: str, available: Sequence[str], requested: Sequence[str] | None
+) -> list[str]:
+    if requested:
+        return [m for m in available if any(_matches(p, benchmark, m) for p in requested)]
+    primary = primary_metrics(benchmark)
+    if primary:
+        shown = [m for m in primary if m in available]
+        if shown:
+            return shown
+    return list(available)
+
+
+def _mean_cell(parts: Sequence[tuple[str, Cell]]) -> Cell:
+    k = len(parts)
+    value = sum(c.value for _, c in parts) / k
+    errors = [c.stderr for _, c in parts]
+    stderr = (
+        None if any(e is None for e in errors)
+        else math.sqrt(sum(e * e for e in errors if e is not None)) / k
+    )
+    return Cell(value, stderr, sum(c.n for _, c in parts), tuple(lang for lang, _ in parts))
+
+
+def _delta(model: dict[str, Cell], base: dict[str, Cell]) -> Delta | None:
+    common = [lang for lang in model if lang in base]
+    if not common:
+        return None
+    k = len(common)
+    value = sum(model[lang].value - base[lang].value for lang in common) / k
+    errors = [(model[lang].stderr, base[lang].stderr) for lang in common]
+    if any(a is None or b is None for a, b in errors):
+        stderr = None
+    else:
+        stderr = math.sqrt(sum(a * a + b * b for a, b in errors if a is not None and b is not None))
+        stderr /= k
+    return Delta(value, stderr, tuple(common))
+
+
+def build_leaderboard(
+    rows: Iterable[ResultRow],
+    baseline: str | None = None,
+    metrics: Sequence[str] | None = None,
+    per_language: bool = False,
+    *,
+    n_shot: int | None = None,
+    models: Sequence[str] | None = None,
+    title: str = "Kakugo leaderboard",
+) -> Leaderboard:
+    """Build a leaderboard from store rows (see the module docstring for the arithmetic).
+
+    ``models`` fixes the row order (default: baseline first, then alphabetical); ``metrics``
+    lists metric names or patterns (default: each benchmark's primary metrics).
+    """
+    rows = list(rows)
+    if not rows:
+        raise KakugoError("no results to show: run `kakugo bench` first, or loosen the filters")
+    if n_shot is not None:
+        shots = sorted({r.n_shot for r in rows})
+        rows = [r for r in rows if r.n_shot == n_shot]
+        if not rows:
+            raise KakugoError(
+                f"no results with n-shot {n_shot}; stored: {', '.join(map(str, shots))}"
+            )
+    rows = [r for r in rows if _finite(r.value) is not None]
+    chosen = select_evaluations(rows)
+
+    stored_models = sorted({m for m, _, _ in chosen})
+    if baseline is not None and baseline not in stored_models:
+        raise KakugoError(
+            f"baseline {baseline!r} has no results; models with results: {', '.join(stored_models)}"
+        )
+    order = [m for m in (models or []) if m in stored_models] or stored_models
+    order += [m for m in stored_models if m not in order]
+    if baseline is not None:
+        order = [baseline] + [m for m in order if m != baseline]
+
+    benchmarks = _benchmark_order({b for _, b, _ in chosen})
+    languages = {
+        b: tuple(sorted({lang for _, bb, lang in chosen if bb == b})) for b in benchmarks
+    }
+    columns: list[Column] = []
+    cells: dict[tuple[str, Column], Cell] = {}
+    deltas: dict[tuple[str, Column], Delta] = {}
+    for benchmark in benchmarks:
+        available = sorted(
+            {m for (_, b, _), (_, by_metric) in chosen.items() if b == benchmark for m in by_metric}
+        )
+        for metric in _choose_metrics(benchmark, available, metrics):
+            mean_column = Column(benchmark, metric)
+            lang_columns = [Column(benchmark, metric, lang) for lang in languages[benchmark]]
+            per_model: dict[str, dict[str, Cell]] = {}
+            for model in order:
+                found: dict[str, Cell] = {}
+                for lang in languages[benchmark]:
+                    entry = chosen.get((model, benchmark, lang))
+                    row = entry[1].get(metric) if entry else None
+                    if row is None:
+                        continue
+                    found[lang] = Cell(row.value, _finite(row.stderr), row.n, (lang,))
+                    cells[(model, Column(benchmark, metric, lang))] = found[lang]
+                if found:
+                    cells[(model, mean_column)] = _mean_cell(list(found.items()))
+                per_model[model] = found
+            if baseline is not None:
+                for model in order[1:]:
+                    delta = _delta(per_model[model], per_model[baseline])
+                    if delta is not None:
+                        deltas[(model, mean_column)] = delta
+                    for column in lang_columns:
+                        lang_delta = _delta(
+                            {k: v for k, v in per_model[model].items() if k == column.language},
+                            per_model[baseline],
+                        )
+                        if lang_delta is not None:
+                            deltas[(model, column)] = lang_delta
+            columns += [mean_column, *lang_columns]
+    if not columns:
+        stored = sorted({r.metric for r in rows})
+        raise KakugoError(
+            f"no stored metric matches {', '.join(metrics or [])}; stored: {', '.join(stored)}"
+        )
+    evaluations = {key: evaluation for key, (evaluation, _) in chosen.items()}
+    return Leaderboard(
+        order, columns, cells, deltas, languages, evaluations, baseline, per_language, title
+    )
+
+
+# -- formatting helpers ----------------------------------------------------------------------
+def _decimals(board: Leaderboard, column: Column) -> int:
+    """Three decimals for 0-1 metrics (accuracy), two for 0-100 ones (chrF++)."""
+    values = [c.value for (_, col), c in board.cells.items() if col == column]
+    return 3 if all(abs(v) <= 1.0 for v in values) else 2
+
+
+def _coverage_note(board: Leaderboard, column: Column, languages: tuple[str, ...]) -> str:
+    total = len(board.languages[column.benchmark])
+    if column.language is None and len(languages) < total:
+        return f" ({len(languages)}/{total} langs)"
+    return ""
+
+
+def _cell_text(board: Leaderboard, model: str, column: Column) -> str:
+    cell = board.cell(model, column)
+    if cell is None:
+        return "–"
+    d = _decimals(board, column)
+    text = f"{cell.value:.{d}f}"
+    if cell.stderr is not None:
+        text += f" ± {cell.stderr:.{d}f}"
+    return text + _coverage_note(board, column, cell.languages)
+
+
+def _delta_text(board: Leaderboard, model: str, column: Column) -> str:
+    delta = board.delta(model, column)
+    if delta is None:
+        return "–"
+    d = _decimals(board, column)
+    text = f"{delta.value:+.{d}f}"
+    if delta.stderr is not None:
+        text += f" ± {delta.stderr:.{d}f}"
+    return text
+
+
+def _model_label(board: Leaderboard, model: str) -> str:
+    return f"{model} (baseline)" if model == board.baseline else model
+
+
+def _header_cells(board: Leaderboard) -> list[tuple[str, Column | None, bool]]:
+    """(label, column, is_delta) for every displayed column after the model name."""
+    out: list[tuple[str, Column | None, bool]] = []
+    for column in board.display_columns:
+        out.append((column.label, column, False))
+        if board.baseline is not None:
+            out.append((f"Δ {column.label}", column, True))
+    return out
+
+
+# -- renderers -------------------------------------------------------------------------------
+def rich_table(board: Leaderboard) -> Any:
+    """The leaderboard as a :class:`rich.table.Table` (for printing in colour)."""
+    from rich.table import Table
+
+    caption = "± one standard error; means over languages"
+    if board.baseline:
+        caption += f"; Δ against {board.baseline} over shared languages"
+    table = Table(title=board.title, caption=caption)
+    table.add_column("model", no_wrap=True)
+    headers = _header_cells(board)
+    for label, _, _ in headers:
+        table.add_column(label, justify="right")
+    for model in board.models:
+        values = []
+        for _, column, is_delta in headers:
+            assert column is not None
+            if not is_delta:
+                values.append(_cell_text(board, model, column))
+                continue
+            delta = board.delta(model, column)
+            text = _delta_text(board, model, column)
+            if delta is not None and delta.value != 0:
+                better = (delta.value > 0) == column.higher_is_better
+                style = "green" if better else "red"
+                text = f"[{style}]{text}[/{style}]"
+            values.append(text)
+        table.add_row(_model_label(board, model), *values)
+    return table
+
+
+def render_table(board: Leaderboard) -> str:
+    """Plain-text rich table (no colour codes)."""
+    from rich.console import Console
+
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=4000, color_system=None, force_terminal=False)
+    console.print(rich_table(board))
+    return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(board: Leaderboard) -> str:
+    """A GitHub-flavoured Markdown table (for model cards and READMEs)."""
+    headers = _header_cells(board)
+    lines = [
+        "| " + " | ".join(_md_escape(h) for h in ["Model", *(h for h, _, _ in headers)]) + " |",
+        "| " + " | ".join([":---", *("---:" for _ in headers)]) + " |",
+    ]
+    for model in board.models:
+        cells = [_model_label(board, model)]
+        for _, column, is_delta in headers:
+            assert column is not None
+            text = (_delta_text if is_delta else _cell_text)(board, model, column)
+            delta = board.delta(model, column) if is_delta else None
+            if delta is not None and delta.significant:
+                text = f"**{text}**"
+            cells.append(text)
+        lines.append("| " + " | ".join(_md_escape(c) for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _num(x: float | None) -> str:
+    return "" if x is None else repr(float(x))
+
+
+def render_csv(board: Leaderboard) -> str:
+    """One row per model; per column: value, stderr, n, languages, and delta columns."""
+    header = ["model", "is_baseline"]
+    for column in board.display_columns:
+        k = column.key
+        header += [k, f"{k}:stderr", f"{k}:n", f"{k}:languages"]
+        if board.baseline is not None:
+            header += [f"{k}:delta", f"{k}:delta_stderr"]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    for model in board.models:
+        row = [model, "true" if model == board.baseline else "false"]
+        for column in board.display_columns:
+            cell = board.cell(model, column)
+            row += [
+                _num(cell.value) if cell else "",
+                _num(cell.stderr) if cell else "",
+                str(cell.n) if cell else "",
+                " ".join(cell.languages) if cell else "",
+            ]
+            if board.baseline is not None:
+                delta = board.delta(model, column)
+                row += [_num(delta.value) if delta else "", _num(delta.stderr) if delta else ""]
+        writer.writerow(row)
+    return buffer.getvalue()
+
+
+def _task(column: Column) -> str:
+    return column.benchmark if column.language is None else f"{column.benchmark}_{column.language}"
+
+
+def _lm_eval_results(board: Leaderboard, model: str) -> dict[str, Any]:
+    """One model's scores in lm-eval's results schema (groups = benchmarks, subtasks =
+    benchmark_language)."""
+    results: dict[str, dict[str, Any]] = {}
+    n_samples: dict[str, dict[str, int]] = {}
+    n_shot: dict[str, int] = {}
+    subtasks: dict[str, list[str]] = {}
+    revisions: set[str] = set()
+    for column in board.columns:
+        cell = board.cell(model, column)
+        if cell is None:
+            continue
+        task = _task(column)
+        entry = results.setdefault(task, {"alias": task if column.language else column.benchmark})
+        entry[f"{column.metric},none"] = cell.value
+        entry[f"{column.metric}_stderr,none"] = cell.stderr if cell.stderr is not None else "N/A"
+        count = n_samples.setdefault(task, {"original": 0, "effective": 0})
+        count["original"] = count["effective"] = max(count["effective"], cell.n)
+        if column.language is not None:
+            evaluation = board.evaluations[(model, column.benchmark, column.language)]
+            n_shot[task] = evaluation.n_shot
+            revisions.add(evaluation.revision)
+            members = subtasks.setdefault(column.benchmark, [])
+            if task not in members:
+                members.append(task)
+    for group, members in subtasks.items():
+        shots = {n_shot[t] for t in members}
+        if len(shots) == 1:
+            n_shot[group] = shots.pop()
+        total = sum(n_samples[t]["effective"] for t in members)
+        n_samples[group] = {"original": total, "effective": total}
+    groups = {g: results[g] for g in subtasks if g in results}
+    config: dict[str, Any] = {"model": model}
+    if len(revisions) == 1:
+        config["model_revision"] = revisions.pop()
+    elif revisions:
+        config["model_revisions"] = sorted(revisions)
+    return {
+        "results": results,
+        "groups": groups,
+        "group_subtasks": subtasks,
+        "n-shot": dict(sorted(n_shot.items())),
+        "higher_is_better": {
+            _task(c): {c.metric: c.higher_is_better}
+            for c in board.columns if board.cell(model, c) is not None
+        },
+        "n-samples": n_samples,
+        "config": config,
+    }
+
+
+def leaderboard_dict(board: Leaderboard) -> dict[str, Any]:
+    """The JSON document: per model an lm-eval-style results object, plus deltas."""
+    deltas: dict[str, dict[str, dict[str, Any]]] = {}
+    for (model, column), delta in board.deltas.items():
+        entry = deltas.setdefault(model, {}).setdefault(_task(column), {})
+        entry[f"{column.metric},none"] = delta.value
+        entry[f"{column.metric}_stderr,none"] = (
+            delta.stderr if delta.stderr is not None else "N/A"
+        )
+        entry["languages"] = list(delta.languages)
+    return {
+        "title": board.title,
+        "selection": SELECTION_RULE,
+        "baseline": board.baseline,
+        "columns": [c.key for c in board.display_columns],
+        "models": {model: _lm_eval_results(board, model) for model in board.models},
+        "deltas": {m: deltas[m] for m in board.models if m in deltas},
+    }
+
+
+def render_json(board: Leaderboard) -> str:
+    return json.dumps(leaderboard_dict(board), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def _attr(value: float | None) -> str:
+    return "" if value is None else repr(float(value))
+
+
+def render_html(board: Leaderboard) -> str:
+    """A self-contained page (inline CSS and JS, no network) with a sortable table."""
+    from importlib import resources
+
+    esc = html.escape
+    head = ['<th scope="col" data-type="text" tabindex="0">Model</th>']
+    for label, column, is_delta in _header_cells(board):
+        assert column is not None
+        cls = ' class="delta"' if is_delta else ""
+        head.append(
+            f'<th scope="col" data-type="number" data-key="{esc(column.key)}"{cls} tabindex="0">'
+            f"{esc(label)}</th>"
+        )
+    body = []
+    for index, model in enumerate(board.models):
+        cls = ' class="baseline"' if model == board.baseline else ""
+        label = esc(_model_label(board, model))
+        cells = [f'<th scope="row" data-value="{esc(model)}">{label}</th>']
+        for _, column, is_delta in _header_cells(board):
+            assert column is not None
+            if is_delta:
+                delta = board.delta(model, column)
+                classes = ["delta"]
+                if delta is not None and delta.value != 0:
+                    better = (delta.value > 0) == column.higher_is_better
+                    classes.append("better" if better else "worse")
+                    if delta.significant:
+                        classes.append("significant")
+                title = (
+                    f"over {len(delta.languages)} shared language(s)" if delta is not None else ""
+                )
+                value = _attr(delta.value if delta else None)
+                cells.append(
+                    f'<td class="{" ".join(classes)}" data-value="{value}"'
+                    f' title="{esc(title)}">{esc(_delta_text(board, model, column))}</td>'
+                )
+            else:
+                cell = board.cell(model, column)
+                title = (
+                    f"n={cell.n}; languages: {', '.join(cell.languages)}" if cell else "no result"
+                )
+                cells.append(
+                    f'<td data-value="{_attr(cell.value if cell else None)}" title="{esc(title)}">'
+                    f"{esc(_cell_text(board, model, column))}</td>"
+                )
+        body.append(f'<tr data-order="{index}"{cls}>' + "".join(cells) + "</tr>")
+    notes = "± is one standard error; means are over languages. " + SELECTION_RULE + "."
+    if board.baseline:
+        notes += (
+            f" Δ is against {board.baseline} over the languages both models have; bold Δ exceeds"
+            " 1.96 standard errors."
+        )
+    template = resources.files("kakugo_core").joinpath("data/leaderboard.html").read_text("utf-8")
+    page = template
+    for token, value in (
+        ("{{title}}", esc(board.title)),
+        ("{{notes}}", esc(notes)),
+        ("{{generated}}", esc(datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))),
+        ("{{head}}", "".join(head)),
+        ("{{body}}", "\n".join(body)),
+    ):
+        page = page.replace(token, value)
+    return page
+
+
+_RENDERERS = {
+    "table": render_table,
+    "markdown": render_markdown,
+    "csv": render_csv,
+    "json": render_json,
+    "html": render_html,
+}
+
+
+def render(leaderboard: Leaderboard, fmt: str = "table") -> str:
+    """The leaderboard as text in one of :data:`FORMATS`."""
+    return _RENDERERS[check_format(fmt)](leaderboard)
+
+
+def check_format(fmt: str) -> str:
+    """The normalised format name, or a one-line error listing the known ones."""
+    if fmt.lower() not in _RENDERERS:
+        raise KakugoError(f"unknown leaderboard format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    return fmt.lower()
+
+
+# -- the store front door ----------------------------------------------------------------------
+def _language_ids(queries: Sequence[str]) -> list[str]:
+    """Names or codes to the store's language ids (FLORES codes); unknown ones kept as given."""
+    from kakugo_core.languages import resolve
+
+    ids = []
+    for query in queries:
+        try:
+            ids.append(resolve(query).id)
+        except (KakugoError, FileNotFoundError):
+            ids.append(query)
+    return ids
+
+
+def _open_store(store: ResultsStore | str | Path) -> ResultsStore:
+    if isinstance(store, ResultsStore):
+        return store
+    path = Path(store)
+    if not path.is_file():
+        raise KakugoError(
+            f"{path}: no results database there; run `kakugo bench` first or pass --db"
+        )
+    return ResultsStore(path)
+
+
+def leaderboard_from_store(
+    store: ResultsStore | str | Path,
+    models: Sequence[str] | None = None,
+    benchmarks: Sequence[str] | None = None,
+    languages: Sequence[str] | None = None,
+    baseline: str | None = None,
+    metrics: Sequence[str] | None = None,
+    per_language: bool = False,
+    *,
+    n_shot: int | None = None,
+    title: str = "Kakugo leaderboard",
+) -> Leaderboard:
+    """Query the store (a :class:`ResultsStore` or the path of an existing database) and build
+    a leaderboard. The baseline is always included, even when ``models`` leaves it out; a
+    model, benchmark or language with no results is a one-line error naming what is stored."""
+    opened = _open_store(store)
+    wanted_models = list(models) if models else None
+    if wanted_models is not None and baseline and baseline not in wanted_models:
+        wanted_models.insert(0, baseline)
+    language_ids = _language_ids(languages) if languages else None
+    try:
+        everything = opened.rows()
+    finally:
+        if opened is not store:
+            opened.close()
+    if not everything:
+        raise KakugoError(f"{opened.path}: no results yet; run `kakugo bench` first")
+    rows = everything
+    for name, wanted, attr in (
+        ("model", wanted_models, "model"),
+        ("benchmark", benchmarks, "benchmark"),
+        ("language", language_ids, "language"),
+    ):
+        if not wanted:
+            continue
+        known = sorted({getattr(r, attr) for r in everything})
+        missing = [w for w in wanted if w not in known]
+        if missing:
+            raise KakugoError(
+                f"no results for {name} {', '.join(missing)}; stored: {', '.join(known)}"
+            )
+        rows = [r for r in rows if getattr(r, attr) in wanted]
+    if not rows:
+        raise KakugoError("no results for that combination of models, benchmarks and languages")
+    return build_leaderboard(
+        rows, baseline=baseline, metrics=metrics, per_language=per_language, n_shot=n_shot,
+        models=wanted_models, title=title,
+    )
+
+
+def render_store(
+    store: ResultsStore | str | Path,
+    fmt: str = "table",
+    models: Sequence[str] | None = None,
+    benchmarks: Sequence[str] | None = None,
+    languages: Sequence[str] | None = None,
+    baseline: str | None = None,
+    metrics: Sequence[str] | None = None,
+    per_language: bool = False,
+    *,
+    n_shot: int | None = None,
+    title: str = "Kakugo leaderboard",
+) -> str:
+    """Query the store and render the leaderboard in ``fmt`` (``kakugo bench`` and
+    ``kakugo leaderboard`` call this)."""
+    check_format(fmt)
+    board = leaderboard_from_store(
+        store, models, benchmarks, languages, baseline, metrics, per_language,
+        n_shot=n_shot, title=title,
+    )
+    return render(board, fmt)
+
+
+def write_atomic(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename,
+    so a reader never sees half a file and an old file survives a failure."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
