@@ -21,6 +21,7 @@ from kakugo_core.errors import KakugoError
 BUILTIN_COMMANDS: dict[str, str] = {
     "config": "kakugo_core.commands.config:config_command",
     "languages": "kakugo_core.commands.languages:languages",
+    "leaderboard": "kakugo_core.commands.leaderboard:leaderboard",
     "plugins": "kakugo_core.commands.plugins:plugins",
 }
 
