@@ -41,8 +41,11 @@ LOWER_IS_BETTER = frozenset(
     {"loss_rate", "ter", "perplexity", "word_perplexity", "byte_perplexity", "bits_per_byte"}
 )
 
+#: metrics where neither direction is better (a judge's ties): their deltas are not coloured
+NEUTRAL = frozenset({"tie_rate"})
+
 SELECTION_RULE = (
-    "one evaluation per model/benchmark/language: the latest created "
+    "Each model, benchmark and language shows one evaluation: the latest created "
     "(ties: higher n-shot, then prompt hash, then revision)"
 )
 
@@ -68,7 +71,10 @@ class Column:
         return " ".join(self.key.split("/"))
 
     @property
-    def higher_is_better(self) -> bool:
+    def higher_is_better(self) -> bool | None:
+        """True, False, or None for a metric with no better direction."""
+        if self.metric in NEUTRAL:
+            return None
         return self.metric not in LOWER_IS_BETTER
 
 
@@ -120,6 +126,7 @@ class Leaderboard:
     baseline: str | None = None
     per_language: bool = False
     title: str = "Kakugo leaderboard"
+    _decimals: dict[Column, int] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def display_columns(self) -> list[Column]:
@@ -134,6 +141,15 @@ class Leaderboard:
 
     def cell(self, model: str, column: Column) -> Cell | None:
         return self.cells.get((model, column))
+
+    def decimals(self, column: Column) -> int:
+        """Digits to show: three for 0-1 metrics (accuracy), two for 0-100 ones (chrF++)."""
+        if not self._decimals:
+            largest: dict[Column, float] = {}
+            for (_, col), cell in self.cells.items():
+                largest[col] = max(largest.get(col, 0.0), abs(cell.value))
+            self._decimals.update({col: 3 if v <= 1.0 else 2 for col, v in largest.items()})
+        return self._decimals.get(column, 3)
 
     def delta(self, model: str, column: Column) -> Delta | None:
         return self.deltas.get((model, column))
@@ -333,12 +349,6 @@ def build_leaderboard(
 
 
 # -- formatting helpers ----------------------------------------------------------------------
-def _decimals(board: Leaderboard, column: Column) -> int:
-    """Three decimals for 0-1 metrics (accuracy), two for 0-100 ones (chrF++)."""
-    values = [c.value for (_, col), c in board.cells.items() if col == column]
-    return 3 if all(abs(v) <= 1.0 for v in values) else 2
-
-
 def _coverage_note(board: Leaderboard, column: Column, languages: tuple[str, ...]) -> str:
     total = len(board.languages[column.benchmark])
     if column.language is None and len(languages) < total:
@@ -350,7 +360,7 @@ def _cell_text(board: Leaderboard, model: str, column: Column) -> str:
     cell = board.cell(model, column)
     if cell is None:
         return "–"
-    d = _decimals(board, column)
+    d = board.decimals(column)
     text = f"{cell.value:.{d}f}"
     if cell.stderr is not None:
         text += f" ± {cell.stderr:.{d}f}"
@@ -361,7 +371,7 @@ def _delta_text(board: Leaderboard, model: str, column: Column) -> str:
     delta = board.delta(model, column)
     if delta is None:
         return "–"
-    d = _decimals(board, column)
+    d = board.decimals(column)
     text = f"{delta.value:+.{d}f}"
     if delta.stderr is not None:
         text += f" ± {delta.stderr:.{d}f}"
@@ -404,7 +414,7 @@ def rich_table(board: Leaderboard) -> Any:
                 continue
             delta = board.delta(model, column)
             text = _delta_text(board, model, column)
-            if delta is not None and delta.value != 0:
+            if delta is not None and delta.value != 0 and column.higher_is_better is not None:
                 better = (delta.value > 0) == column.higher_is_better
                 style = "green" if better else "red"
                 text = f"[{style}]{text}[/{style}]"
@@ -424,7 +434,12 @@ def render_table(board: Leaderboard) -> str:
 
 
 def _md_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    """Keep a cell one cell: escape pipes and backslashes, and angle brackets so GitHub does
+    not take a model name like ``<student>`` for an HTML tag."""
+    return (
+        text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+        .replace("<", "&lt;").replace(">", "&gt;")
+    )
 
 
 def render_markdown(board: Leaderboard) -> str:
@@ -491,11 +506,14 @@ def _lm_eval_results(board: Leaderboard, model: str) -> dict[str, Any]:
     n_shot: dict[str, int] = {}
     subtasks: dict[str, list[str]] = {}
     revisions: set[str] = set()
+    direction: dict[str, dict[str, bool]] = {}
     for column in board.columns:
         cell = board.cell(model, column)
         if cell is None:
             continue
         task = _task(column)
+        if column.higher_is_better is not None:
+            direction.setdefault(task, {})[column.metric] = column.higher_is_better
         entry = results.setdefault(task, {"alias": task if column.language else column.benchmark})
         entry[f"{column.metric},none"] = cell.value
         entry[f"{column.metric}_stderr,none"] = cell.stderr if cell.stderr is not None else "N/A"
@@ -525,10 +543,7 @@ def _lm_eval_results(board: Leaderboard, model: str) -> dict[str, Any]:
         "groups": groups,
         "group_subtasks": subtasks,
         "n-shot": dict(sorted(n_shot.items())),
-        "higher_is_better": {
-            _task(c): {c.metric: c.higher_is_better}
-            for c in board.columns if board.cell(model, c) is not None
-        },
+        "higher_is_better": direction,
         "n-samples": n_samples,
         "config": config,
     }
@@ -585,7 +600,7 @@ def render_html(board: Leaderboard) -> str:
             if is_delta:
                 delta = board.delta(model, column)
                 classes = ["delta"]
-                if delta is not None and delta.value != 0:
+                if delta is not None and delta.value != 0 and column.higher_is_better is not None:
                     better = (delta.value > 0) == column.higher_is_better
                     classes.append("better" if better else "worse")
                     if delta.significant:

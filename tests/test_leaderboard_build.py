@@ -79,6 +79,7 @@ def test_deltas_against_baseline_use_shared_languages_only() -> None:
     other_mean = board.cell("other", column)
     assert other is not None and other_mean is not None
     assert other.value == pytest.approx(other_mean.value - base_mean.value)
+    assert other_mean.stderr is not None and base_mean.stderr is not None
     assert other.stderr == pytest.approx(math.hypot(other_mean.stderr, base_mean.stderr))
     assert board.delta("base", column) is None
     # per-language deltas

@@ -102,6 +102,8 @@ def test_json_follows_lm_eval_results_schema(db: Path) -> None:
     assert student["n-samples"]["sib200_jav_Latn"] == {"original": 204, "effective": 204}
     assert student["n-samples"]["sib200"]["effective"] == n
     assert student["n-shot"]["sib200_jav_Latn"] == 3
+    assert student["higher_is_better"]["sib200"] == {"acc": True}
+    assert student["higher_is_better"]["flores_jav_Latn"] == {"chrf_en_xx": True}
     delta = doc["deltas"]["student"]["sib200"]
     assert delta["acc,none"] == pytest.approx((0.62 - 0.50 + 0.66 - 0.60) / 2)
     assert delta["languages"] == ["jav_Latn", "sun_Latn"]
@@ -123,7 +125,8 @@ def test_markdown_is_a_well_formed_github_table(db: Path) -> None:
     assert _md_cells(header)[:3] == ["Model", "sib200 acc", "Δ sib200 acc"]
     assert len(body) == 3
     odd = [line for line in body if "odd" in line][0]
-    assert _md_cells(odd)[0] == r"odd\|<b>name</b>"  # the pipe cannot break the table
+    # the pipe cannot break the table, the tag cannot become HTML
+    assert _md_cells(odd)[0] == r"odd\|&lt;b&gt;name&lt;/b&gt;"
     mean, se, _, _ = mean_and_se("student")
     student = _md_cells([line for line in body if line.startswith("| student")][0])
     assert student[1] == f"{mean:.3f} ± {se:.3f} (2/3 langs)"
@@ -234,3 +237,24 @@ def test_cli_prints_markdown_with_config_defaults(db: Path, tmp_path: Path) -> N
     assert done.returncode == 0, done.stderr
     header = done.stdout.splitlines()[0]
     assert header == "| Model | sib200 macro_f1 |"
+
+
+def test_judge_rates_are_coloured_by_direction(tmp_path: Path) -> None:
+    """A lower loss rate is better, a tie rate is neither; lm-eval's higher_is_better agrees."""
+    db = tmp_path / "judge.sqlite"
+    with ResultsStore(db) as store:
+        rates = {"base": (0.3, 0.2, 0.5), "student": (0.5, 0.3, 0.2)}
+        for model, (win, tie, loss) in rates.items():
+            store.put(model, "", "judge", "jav_Latn", 0, "j",
+                      [("win_rate", win, 0.03, 100), ("tie_rate", tie, 0.03, 100),
+                       ("loss_rate", loss, 0.03, 100)])
+    page = render_store(db, "html", baseline="base", metrics=["*_rate"])
+    cells = re.findall(r'<td class="([^"]*)" data-value="([^"]*)"', page)
+    by_value = {round(float(v), 6): cls for cls, v in cells if v}
+    assert "better" in by_value[0.2]  # win rate up
+    assert "better" in by_value[-0.3]  # loss rate down
+    assert by_value[0.1] == "delta"  # tie rate: no colour
+    doc = json.loads(render_store(db, "json", metrics=["*_rate"]))
+    assert doc["models"]["student"]["higher_is_better"]["judge_jav_Latn"] == {
+        "loss_rate": False, "win_rate": True,
+    }
