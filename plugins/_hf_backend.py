@@ -1,0 +1,328 @@
+"""The transformers scoring backend (heavy: imports torch and transformers).
+
+Log-likelihoods are computed the way lm-eval's ``HFLM`` tokenises them (context and continuation
+encoded as in ``TemplateLM._encode_pair``), but every request that shares a context is scored
+from ONE forward pass over that context: its KV cache is copied to each continuation, which is
+then run on top of it. A multiple-choice item with k choices therefore costs one context pass
+plus k short continuation passes, where lm-eval runs the whole context k times.
+
+Contexts are batched left-padded (with explicit position ids, so padding changes nothing) in
+batches sorted by length; continuations are right-padded after them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from kakugo_core.errors import KakugoError
+from kakugo_core.interfaces import (
+    Backend,
+    GenerationRequest,
+    LoglikelihoodRequest,
+    LoglikelihoodResult,
+)
+
+log = logging.getLogger("kakugo")
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".json", ".model", ".txt", ".jinja")
+
+
+def local_revision(folder: Path) -> str:
+    """A content hash of a local model folder (weights, config, tokenizer files)."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and path.suffix in WEIGHT_SUFFIXES:
+            digest.update(str(path.relative_to(folder)).encode())
+            with path.open("rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(block)
+    return "sha256:" + digest.hexdigest()[:16]
+
+
+def pick_device(device: str | None) -> str:
+    if device and device != "auto":
+        return device
+    if torch.cuda.is_available():
+        return "cuda"
+    return "cpu"
+
+
+def pick_dtype(dtype: str | None, device: str) -> torch.dtype:
+    if dtype in (None, "", "auto"):
+        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+    try:
+        return {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
+                "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}[dtype]
+    except KeyError:
+        raise KakugoError(f"unknown dtype {dtype!r}: use auto, float32, bfloat16 or float16")\
+            from None
+
+
+class HFBackend(Backend):
+    """Scores with a transformers causal LM on CPU or GPU (bf16 on GPU by default)."""
+
+    name = "transformers"
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        revision: str | None = None,
+        device: str | None = None,
+        dtype: str | None = "auto",
+        batch_size: int = 16,
+        max_length: int | None = None,
+        add_bos_token: bool | None = None,
+        prefix_token_id: int | None = None,
+        trust_remote_code: bool = False,
+        kv_reuse: bool = True,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.model_id = str(model)
+        self.device = pick_device(device)
+        self.batch_size = max(1, int(batch_size))
+        self.add_bos_token = add_bos_token
+        self.kv_reuse = kv_reuse
+        self.progress = progress
+        from transformers.utils import logging as hf_logging
+
+        local = Path(model).expanduser()
+        bars_were_on = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # our own progress bars are showing
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(
+                model, revision=revision, trust_remote_code=trust_remote_code
+            )
+            self.model = AutoModelForCausalLM.from_pretrained(
+                model, revision=revision, dtype=pick_dtype(dtype, self.device),
+                trust_remote_code=trust_remote_code,
+            ).to(self.device)
+        except OSError as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise KakugoError(
+                f"cannot load model {model!r}: {first} (pass a local folder or a Hub id you can "
+                "reach; `kakugo tiny-model DIR` builds an offline one)"
+            ) from None
+        finally:
+            if bars_were_on:
+                hf_logging.enable_progress_bar()
+        self.model.eval()
+        if local.is_dir():
+            self.revision = local_revision(local)
+        else:
+            self.revision = revision or getattr(self.model.config, "_commit_hash", None) or ""
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self._prefix_token_id = prefix_token_id
+        self.max_length = int(max_length or self._model_max_length())
+
+    # -- tokenisation (mirrors lm-eval's HFLM) ----------------------------------------------
+    def _model_max_length(self) -> int:
+        for attr in ("n_positions", "max_position_embeddings", "n_ctx"):
+            value = getattr(self.model.config, attr, None)
+            if value:
+                return int(value)
+        tok_max = getattr(self.tokenizer, "model_max_length", None)
+        return int(tok_max) if tok_max and tok_max < 10**7 else 2048
+
+    @property
+    def prefix_token_id(self) -> int:
+        if self._prefix_token_id is not None:
+            return self._prefix_token_id
+        if self.tokenizer.bos_token_id is not None:
+            return int(self.tokenizer.bos_token_id)
+        return int(self.tokenizer.eos_token_id)
+
+    def tok_encode(self, text: str, add_special_tokens: bool | None = None) -> list[int]:
+        kwargs: dict[str, Any] = {}
+        if add_special_tokens is not None:
+            kwargs["add_special_tokens"] = add_special_tokens
+        elif self.add_bos_token is not None:
+            kwargs["add_special_tokens"] = self.add_bos_token
+        if add_special_tokens is None and text.startswith(
+            self.tokenizer.decode(self.prefix_token_id)
+        ):
+            kwargs["add_special_tokens"] = False
+        return list(self.tokenizer.encode(text, **kwargs))
+
+    def encode_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
+        """Token ids of (context, continuation) exactly as lm-eval's HFLM makes them."""
+        if context == "":
+            cont = self.tok_encode(continuation, add_special_tokens=False)
+            if cont and cont[0] == self.prefix_token_id:
+                return cont[:1], cont[1:]
+            return [self.prefix_token_id], cont
+        n_spaces = len(context) - len(context.rstrip())
+        if n_spaces > 0:
+            continuation = context[-n_spaces:] + continuation
+            context = context[:-n_spaces]
+        whole = self.tok_encode(context + continuation)
+        ctx = self.tok_encode(context)
+        return ctx, whole[len(ctx):]
+
+    # -- log-likelihoods ---------------------------------------------------------------------
+    def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResult]:
+        encoded = [self.encode_pair(r.context, r.continuation) for r in requests]
+        return self.loglikelihood_tokens(encoded)
+
+    def loglikelihood_tokens(
+        self, encoded: Sequence[tuple[list[int], list[int]]]
+    ) -> list[LoglikelihoodResult]:
+        """Score (context ids, continuation ids) pairs, sharing each context's KV cache."""
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for index, (ctx, cont) in enumerate(encoded):
+            if not cont:
+                raise KakugoError("empty continuation: a choice must add at least one token")
+            keep = self.max_length + 1 - len(cont)
+            ctx = ctx[-keep:] if keep > 0 else ctx[-1:]
+            key = tuple(ctx) if self.kv_reuse else (index, *ctx)
+            groups.setdefault(key, []).append(index)
+        order = sorted(groups, key=lambda g: -(len(g) + max(len(encoded[i][1]) for i in groups[g])))
+        results: list[LoglikelihoodResult | None] = [None] * len(encoded)
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start:start + self.batch_size]
+            contexts = [list(g[1:]) if not self.kv_reuse else list(g) for g in batch]
+            members = [[(i, encoded[i][1]) for i in groups[g]] for g in batch]
+            with torch.inference_mode():
+                for index, result in self._score_batch(contexts, members):
+                    results[index] = result
+            if self.progress is not None:
+                self.progress(sum(len(m) for m in members))
+        return [r for r in results if r is not None]
+
+    def _call(self, **kwargs: Any) -> Any:
+        return self.model(**kwargs)
+
+    def _score_batch(
+        self, contexts: list[list[int]], members: list[list[tuple[int, list[int]]]]
+    ) -> list[tuple[int, LoglikelihoodResult]]:
+        device = self.device
+        pad = int(self.tokenizer.pad_token_id)
+        width = max(len(c) for c in contexts)
+        ids = torch.full((len(contexts), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(contexts), width), dtype=torch.long)
+        for row, ctx in enumerate(contexts):
+            ids[row, width - len(ctx):] = torch.tensor(ctx)
+            mask[row, width - len(ctx):] = 1
+        ids, mask = ids.to(device), mask.to(device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        out = self._call(input_ids=ids, attention_mask=mask, position_ids=positions,
+                         use_cache=True, logits_to_keep=1)
+        first = F.log_softmax(out.logits[:, -1, :].float(), dim=-1)  # predicts each cont[0]
+
+        # Continuations longer than one token run on top of a copy of their context's cache.
+        rows = [(g, i, cont) for g, group in enumerate(members) for i, cont in group]
+        long_rows = [(g, i, cont) for g, i, cont in rows if len(cont) > 1]
+        rest: dict[int, torch.Tensor] = {}
+        if long_rows:
+            cache = out.past_key_values
+            select = torch.tensor([g for g, _, _ in long_rows], device=device)
+            cache.batch_select_indices(select)
+            cwidth = max(len(cont) - 1 for _, _, cont in long_rows)
+            cids = torch.full((len(long_rows), cwidth), pad, dtype=torch.long)
+            cmask = torch.zeros((len(long_rows), cwidth), dtype=torch.long)
+            for row, (_, _, cont) in enumerate(long_rows):
+                cids[row, :len(cont) - 1] = torch.tensor(cont[:-1])
+                cmask[row, :len(cont) - 1] = 1
+            cids, cmask = cids.to(device), cmask.to(device)
+            full_mask = torch.cat([mask[select], cmask], dim=1)
+            lengths = mask.sum(-1)[select].unsqueeze(1)
+            cpos = lengths + torch.arange(cwidth, device=device).unsqueeze(0)
+            cout = self._call(input_ids=cids, attention_mask=full_mask, position_ids=cpos,
+                              past_key_values=cache, use_cache=True)
+            logprobs = F.log_softmax(cout.logits.float(), dim=-1)
+            for row, (_, i, _) in enumerate(long_rows):
+                rest[i] = logprobs[row]
+            del cache, cout
+        results = []
+        for g, i, cont in rows:
+            head = first[g]
+            target = torch.tensor(cont, device=device)
+            picked = [head[cont[0]]]
+            greedy = bool(head.argmax() == cont[0])
+            if len(cont) > 1:
+                tail = rest[i][: len(cont) - 1]
+                picked.append(tail.gather(1, target[1:].unsqueeze(1)).sum())
+                greedy = greedy and bool((tail.argmax(-1) == target[1:]).all())
+            logprob = float(torch.stack(picked).sum())
+            results.append((i, LoglikelihoodResult(logprob, greedy, len(cont))))
+        return results
+
+    def loglikelihood_full(self, context_ids: list[int], cont_ids: list[int]) -> float:
+        """The plain computation (one pass over context + continuation, no cache): the
+        reference the KV-reuse path is checked against."""
+        ids = torch.tensor([(context_ids + cont_ids)[:-1]], device=self.device)
+        with torch.inference_mode():
+            logits = F.log_softmax(self.model(input_ids=ids).logits[0].float(), dim=-1)
+        tail = logits[len(context_ids) - 1:]
+        target = torch.tensor(cont_ids, device=self.device)
+        return float(tail.gather(1, target.unsqueeze(1)).sum())
+
+    # -- generation --------------------------------------------------------------------------
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[str]:
+        outputs: list[str | None] = [None] * len(requests)
+        encoded = [self.tok_encode(r.prompt) for r in requests]
+        order = sorted(range(len(requests)), key=lambda i: -len(encoded[i]))
+        # Requests with the same stop strings and budget are generated together.
+        buckets: dict[tuple[tuple[str, ...], int], list[int]] = {}
+        for i in order:
+            buckets.setdefault((requests[i].stop, requests[i].max_new_tokens), []).append(i)
+        for (stop, max_new), indices in buckets.items():
+            for start in range(0, len(indices), self.batch_size):
+                chunk = indices[start:start + self.batch_size]
+                texts = self._generate_batch([encoded[i] for i in chunk], stop, max_new)
+                for i, text in zip(chunk, texts, strict=True):
+                    outputs[i] = text
+                if self.progress is not None:
+                    self.progress(len(chunk))
+        return [o or "" for o in outputs]
+
+    def _generate_batch(
+        self, prompts: list[list[int]], stop: tuple[str, ...], max_new: int
+    ) -> list[str]:
+        pad = int(self.tokenizer.pad_token_id)
+        keep = max(1, self.max_length - max_new)
+        prompts = [p[-keep:] for p in prompts]
+        width = max(len(p) for p in prompts)
+        ids = torch.full((len(prompts), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(prompts), width), dtype=torch.long)
+        for row, p in enumerate(prompts):
+            ids[row, width - len(p):] = torch.tensor(p)
+            mask[row, width - len(p):] = 1
+        kwargs: dict[str, Any] = {}
+        if stop:
+            kwargs.update(stop_strings=list(stop), tokenizer=self.tokenizer)
+        with torch.inference_mode():
+            out = self.model.generate(
+                input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
+                max_new_tokens=max_new, do_sample=False, pad_token_id=pad, **kwargs,
+            )
+        texts = []
+        for row in out[:, width:].tolist():
+            text = self.tokenizer.decode(row, skip_special_tokens=True)
+            for s in stop:
+                if s:
+                    text = text.split(s)[0]
+            texts.append(text)
+        return texts
+
+    def apply_chat_template(self, prompt: str) -> str:
+        if not getattr(self.tokenizer, "chat_template", None):
+            return prompt
+        return str(self.tokenizer.apply_chat_template(
+            [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+        ))
+
+    def close(self) -> None:
+        del self.model
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()

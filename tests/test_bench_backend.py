@@ -1,0 +1,104 @@
+"""The transformers backend: KV-cache reuse is exact, tokenisation and results match lm-eval."""
+
+from __future__ import annotations
+
+import pytest
+
+from kakugo_core.interfaces import GenerationRequest, LoglikelihoodRequest
+from kakugo_core.plugins import create
+
+pytestmark = pytest.mark.slow
+
+REQUESTS = [
+    LoglikelihoodRequest("Text: Mutasi nambah variasi genetik anyar.\nTopic:", " science/technology"),
+    LoglikelihoodRequest("Text: Mutasi nambah variasi genetik anyar.\nTopic:", " travel"),
+    LoglikelihoodRequest("Text: Mutasi nambah variasi genetik anyar.\nTopic:", " geography"),
+    LoglikelihoodRequest("Text: The PBS show has more than two-dozen Emmy awards.\nTopic: ",
+                         "entertainment"),
+    LoglikelihoodRequest("Short", " one"),
+    LoglikelihoodRequest("", "A sentence scored from the prefix token alone."),
+    LoglikelihoodRequest("P: a passage\nQ: which?\nA: x\nB: y\nAnswer:", " A"),
+    LoglikelihoodRequest("P: a passage\nQ: which?\nA: x\nB: y\nAnswer:", " B"),
+]
+
+
+@pytest.fixture(scope="module")
+def hf(tiny_model):
+    backend = create("backends", "transformers", str(tiny_model), batch_size=3)
+    yield backend
+    backend.close()
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 16])
+def test_kv_reuse_equals_full_sequence_computation(hf, batch_size):
+    hf.batch_size = batch_size
+    results = hf.loglikelihood(REQUESTS)
+    assert len(results) == len(REQUESTS)
+    for request, result in zip(REQUESTS, results, strict=True):
+        ctx, cont = hf.encode_pair(request.context, request.continuation)
+        assert result.n_tokens == len(cont)
+        assert result.logprob == pytest.approx(hf.loglikelihood_full(ctx, cont), abs=1e-4)
+        assert result.logprob < 0
+
+
+def test_kv_reuse_can_be_switched_off_with_the_same_results(hf):
+    shared = hf.loglikelihood(REQUESTS)
+    hf.kv_reuse = False
+    try:
+        plain = hf.loglikelihood(REQUESTS)
+    finally:
+        hf.kv_reuse = True
+    for a, b in zip(shared, plain, strict=True):
+        assert a.logprob == pytest.approx(b.logprob, abs=1e-4)
+        assert a.is_greedy == b.is_greedy
+
+
+def test_choices_get_different_scores(hf):
+    a, b, c = hf.loglikelihood(REQUESTS[:3])
+    assert len({round(a.logprob, 3), round(b.logprob, 3), round(c.logprob, 3)}) == 3
+
+
+def test_tokenisation_and_loglikelihoods_match_lm_eval(hf, tiny_model):
+    lm = create("backends", "lm-eval", str(tiny_model), batch_size=4)
+    try:
+        for request in REQUESTS:
+            if request.context:
+                assert hf.encode_pair(request.context, request.continuation) == \
+                    lm.lm._encode_pair(request.context, request.continuation)
+        ours, theirs = hf.loglikelihood(REQUESTS), lm.loglikelihood(REQUESTS)
+        for a, b in zip(ours, theirs, strict=True):
+            assert a.logprob == pytest.approx(b.logprob, abs=1e-4)
+            assert a.is_greedy == b.is_greedy
+            assert a.n_tokens == b.n_tokens
+        prompts = [GenerationRequest("Javanese: Mutasi nambah\nEnglish:", max_new_tokens=12),
+                   GenerationRequest("English: The show\nJavanese:", max_new_tokens=7),
+                   GenerationRequest("Topic:", stop=("o",), max_new_tokens=9)]
+        assert hf.generate(prompts) == lm.generate(prompts)
+    finally:
+        lm.close()
+
+
+def test_generation_stops_at_the_stop_string_and_respects_the_budget(hf):
+    free, = hf.generate([GenerationRequest("Text: hello", stop=(), max_new_tokens=6)])
+    assert free  # the untrained model produces something
+    stopper = free[1]  # a character it will produce: everything from there is cut
+    stopped, = hf.generate([GenerationRequest("Text: hello", stop=(stopper,), max_new_tokens=6)])
+    assert stopper not in stopped
+    assert free.startswith(stopped)
+    n_tokens = len(hf.tokenizer.encode(free, add_special_tokens=False))
+    assert n_tokens <= 6 + 1
+
+
+def test_revision_is_a_content_hash_of_the_local_folder(hf, tiny_model):
+    from plugins._hf_backend import local_revision
+
+    assert hf.revision == local_revision(tiny_model)
+    assert hf.revision.startswith("sha256:")
+
+
+def test_unloadable_model_is_one_line_error(tmp_path):
+    from kakugo_core.errors import KakugoError
+
+    with pytest.raises(KakugoError, match="cannot load model") as info:
+        create("backends", "transformers", str(tmp_path / "nothing-here"))
+    assert "\n" not in str(info.value)
