@@ -1,0 +1,122 @@
+"""``kakugo bench``: score models on benchmarks x languages into the results store."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+
+def _split(values: tuple[str, ...]) -> list[str]:
+    return [v.strip() for text in values for v in text.split(",") if v.strip()]
+
+
+@click.command("bench")
+@click.option("--model", "-m", "models", multiple=True, required=True, metavar="MODEL",
+              help="Hub id or local model folder; repeat for several models.")
+@click.option("--benchmarks", "-b", "benchmark_names", multiple=True, metavar="A,B",
+              help="Comma-separated benchmarks (default: bench.benchmarks from the config: "
+                   "sib200, belebele, global_mmlu, flores).")
+@click.option("--languages", "-l", "language_names", multiple=True, required=True,
+              metavar="A,B", help="Comma-separated languages: names, ISO codes or FLORES ids.")
+@click.option("--n-shot", type=click.IntRange(min=0), default=None,
+              help="Few-shot examples per item (default: bench.n_shot, 3).")
+@click.option("--limit", type=click.IntRange(min=0), default=None,
+              help="Score only the first N items of each benchmark (0: all).")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="Local benchmark files (DIR/<benchmark>/<code>/<split>.jsonl|tsv|parquet); "
+                   "needed offline for anything but the bundled SIB-200/FLORES sample.")
+@click.option("--db", type=click.Path(dir_okay=False), default=None,
+              help="Results database (default: bench.db, else $KAKUGO_DB, else the user's data "
+                   "directory).")
+@click.option("--backend", default=None, help="Scoring backend (default: transformers; also "
+              "lm-eval, and any a plugin registers).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+              help="Contexts scored together (default: bench.batch_size).")
+@click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: auto).")
+@click.option("--force", is_flag=True, help="Recompute cells already in the store.")
+@click.option("--chat-template/--no-chat-template", default=None,
+              help="Wrap prompts in the model's chat template (default: bench.chat_template).")
+@click.option("--predictions-dir", type=click.Path(file_okay=False), default=None,
+              help="Write per-item predictions to DIR/<model>/<benchmark>/<language>.jsonl.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="User TOML file.")
+@click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
+              help="Override one configuration key; repeatable.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print results as JSON in lm-eval's results schema (one object per model).")
+@click.option("--no-progress", is_flag=True, help="Hide progress bars.")
+def bench(
+    models: tuple[str, ...], benchmark_names: tuple[str, ...], language_names: tuple[str, ...],
+    n_shot: int | None, limit: int | None, data_dir: str | None, db: str | None,
+    backend: str | None, batch_size: int | None, device: str | None, force: bool,
+    chat_template: bool | None, predictions_dir: str | None, config_file: str | None,
+    overrides: tuple[str, ...], as_json: bool, no_progress: bool,
+) -> None:
+    """Score MODELs on benchmarks x languages and show the results.
+
+    Cells already in the store (same model, revision, benchmark, language, n-shot and prompt)
+    are skipped unless --force. Offline, the bundled real SIB-200 sample (eng, jav, sun, swh,
+    yor) serves sib200 and flores; other data comes from --data-dir.
+
+    \b
+    Example (offline, tiny model, real SIB-200 items):
+      kakugo tiny-model tiny && kakugo bench -m tiny -b sib200 -l jav_Latn --limit 50
+    """
+    from kakugo_core.config import load_config, section
+    from kakugo_core.scoring import lm_eval_schema, run_bench
+    from kakugo_core.store import ResultsStore
+
+    cfg = section(load_config(config_file, overrides), "bench")
+    names = _split(benchmark_names) or list(cfg["benchmarks"])
+    languages = _split(language_names)
+    backend_name = backend or cfg["backend"]
+    backend_options = {"batch_size": batch_size or cfg["batch_size"]}
+    if backend_name in ("transformers", "hf", "huggingface"):
+        backend_options.update(device=device or cfg["device"], dtype=cfg["dtype"])
+    elif device:
+        backend_options["device"] = device
+    store = ResultsStore(db or cfg["db"] or None)
+    n = cfg["n_shot"] if n_shot is None else n_shot
+    try:
+        results = run_bench(
+            list(models), names, languages, store=store, backend=backend_name, n_shot=n,
+            limit=(cfg["limit"] if limit is None else limit) or None,
+            data_dir=data_dir or cfg["data_dir"] or None, force=force,
+            backend_options=backend_options,
+            predictions_dir=predictions_dir or cfg["predictions_dir"] or None,
+            progress=not (no_progress or as_json),
+            chat_template=cfg["chat_template"] if chat_template is None else chat_template,
+            benchmark_options={"revisions": cfg["revisions"],
+                               "max_new_tokens": cfg["max_new_tokens"]},
+        )
+        if as_json:
+            per_model = len(results) // max(1, len(models))
+            out = [lm_eval_schema(results[i * per_model:(i + 1) * per_model], model)
+                   for i, model in enumerate(models)]
+            click.echo(json.dumps(out, indent=2, ensure_ascii=False))
+            return
+        _print_table(store, list(models), results, n)
+    finally:
+        store.close()
+
+
+def _print_table(store, models, results, n_shot) -> None:  # type: ignore[no-untyped-def]
+    benchmarks = sorted({r.benchmark for r in results})
+    languages = sorted({r.language for r in results})
+    try:
+        from kakugo_core.leaderboard import render_store
+    except ImportError:
+        render_store = None
+    if render_store is not None:
+        click.echo(render_store(store, fmt="table", models=models, benchmarks=benchmarks,
+                                languages=languages, n_shot=n_shot))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("benchmark", "language", "metric", "value", "stderr", "n")
+    for result in results:
+        for score in result.scores:
+            table.add_row(result.benchmark, result.language, score.metric, f"{score.value:.4f}",
+                          "-" if score.stderr is None else f"{score.stderr:.4f}", str(score.n))
+    Console().print(table)

@@ -1,0 +1,245 @@
+"""The scoring engine: benchmarks x languages x models, into the results store.
+
+Everything that can be checked without a model is checked first (benchmark and language names,
+coverage, data files), so bad input fails in one line before any model loads and before the
+store is touched. Cells already in the store (same model, revision, benchmark, language, n-shot
+and prompt hash) are skipped unless ``force``. Per-item predictions are written as JSONL to
+``<predictions_dir>/<model-slug>/<benchmark>/<language>.jsonl`` (atomically), so two runs can be
+diffed item by item.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kakugo_core import __version__
+from kakugo_core.errors import KakugoError
+from kakugo_core.interfaces import Backend, Benchmark, BenchmarkResult, Score
+from kakugo_core.languages import Language, resolve
+from kakugo_core.plugins import registry
+from kakugo_core.store import ResultsStore
+
+
+@dataclass
+class Cell:
+    """One benchmark on one language, planned before any model is loaded."""
+
+    benchmark: Benchmark
+    language: Language
+    prompt_hash: str | None  # None: the benchmark cannot tell before running (third party)
+    n_items: int | None
+
+
+def model_slug(model: str) -> str:
+    """A file-name-safe name for a model id or path."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "__", model.strip("/")).strip("_") or "model"
+
+
+def _plan(
+    benchmarks: Sequence[str | Benchmark], languages: Sequence[str | Language],
+    options: Mapping[str, Any],
+) -> list[Cell]:
+    benches = [
+        b if isinstance(b, Benchmark) else registry("benchmarks").create(b) for b in benchmarks
+    ]
+    langs = [resolve(lang) for lang in languages]
+    if not benches or not langs:
+        raise KakugoError("nothing to score: give at least one benchmark and one language")
+    cells = []
+    for bench in benches:
+        for lang in langs:
+            prepare = getattr(bench, "prepare", None)
+            if callable(prepare):
+                task = prepare(lang, options)  # raises NotCoveredError, data errors
+                cells.append(Cell(bench, lang, task.prompt_hash, len(task.items)))
+            else:
+                if not bench.language_code(lang):
+                    from kakugo_core.errors import NotCoveredError
+
+                    raise NotCoveredError(f"{bench.name} does not cover {lang.name} ({lang.id})")
+                cells.append(Cell(bench, lang, None, None))
+    return cells
+
+
+def _versions(backend: Backend, backend_name: str) -> dict[str, str]:
+    from importlib import metadata
+
+    out = {"kakugo": __version__, "backend": backend_name}
+    for dist in ("transformers", "torch", "lm_eval", "vllm"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def write_predictions(path: Path, predictions: Sequence[Mapping[str, Any]]) -> None:
+    """Write JSONL to a temporary file beside ``path`` and rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            for row in predictions:
+                fh.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def stored_result(
+    store: ResultsStore, model: str, revision: str, cell: Cell, n_shot: int
+) -> BenchmarkResult:
+    """A cell already in the store, as a result (without predictions)."""
+    rows = [
+        r for r in store.rows([model], [cell.benchmark.name], [cell.language.id])
+        if r.revision == revision and r.n_shot == n_shot and r.prompt_hash == cell.prompt_hash
+    ]
+    return BenchmarkResult(
+        cell.benchmark.name, cell.language.id, n_shot, cell.prompt_hash or "",
+        [Score(r.metric, r.value, r.stderr, r.n) for r in rows],
+    )
+
+
+class _Progress:
+    """Rich progress bars (overall cells, items of the current cell), or nothing."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bar: Any = None
+
+    @contextmanager
+    def running(self, total_cells: int) -> Iterator[_Progress]:
+        if not self.enabled:
+            yield self
+            return
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), TimeRemainingColumn(), transient=False,
+        ) as bar:
+            self.bar = bar
+            self.cells = bar.add_task("cells", total=total_cells)
+            self.items = bar.add_task("items", total=None, visible=False)
+            yield self
+            self.bar = None
+
+    def start_cell(self, label: str, total: int | None) -> None:
+        if self.bar is not None:
+            self.bar.reset(self.items, total=total, description=label, visible=True)
+
+    def advance_items(self, n: float) -> None:
+        if self.bar is not None:
+            self.bar.advance(self.items, n)
+
+    def advance_cell(self) -> None:
+        if self.bar is not None:
+            self.bar.advance(self.cells)
+
+    def log(self, message: str) -> None:
+        if self.bar is not None:
+            self.bar.console.log(message)
+
+
+def run_bench(
+    models: Sequence[str],
+    benchmarks: Sequence[str | Benchmark],
+    languages: Sequence[str | Language],
+    *,
+    store: ResultsStore,
+    backend: str = "transformers",
+    n_shot: int = 3,
+    limit: int | None = None,
+    data_dir: str | Path | None = None,
+    force: bool = False,
+    backend_options: Mapping[str, Any] | None = None,
+    predictions_dir: str | Path | None = None,
+    progress: bool = True,
+    chat_template: bool = False,
+    benchmark_options: Mapping[str, Any] | None = None,
+) -> list[BenchmarkResult]:
+    """Score every model on every benchmark x language; return one result per cell (stored
+    cells that were skipped come back without predictions)."""
+    if not models:
+        raise KakugoError("no model given: pass --model (a Hub id or a local folder)")
+    options: dict[str, Any] = {
+        "n_shot": n_shot, "limit": limit or None, "chat_template": chat_template,
+        "data_dir": str(data_dir) if data_dir else None, **(benchmark_options or {}),
+    }
+    cells = _plan(benchmarks, languages, options)
+    backend_factory = registry("backends").get(backend).factory
+    results: list[BenchmarkResult] = []
+    bars = _Progress(progress)
+    with bars.running(len(cells) * len(models)):
+        for model in models:
+            scorer: Backend | None = None
+            try:
+                for cell in cells:
+                    label = f"{model_slug(model)} {cell.benchmark.name} {cell.language.id}"
+                    if scorer is None:
+                        bars.start_cell(f"loading {model}", None)
+                        scorer = backend_factory(model, **dict(backend_options or {}))
+                    revision = scorer.revision or ""
+                    if (not force and cell.prompt_hash is not None and store.has(
+                            model, revision, cell.benchmark.name, cell.language.id, n_shot,
+                            cell.prompt_hash)):
+                        bars.log(f"{label}: already in the store, skipped (--force reruns)")
+                        results.append(stored_result(store, model, revision, cell, n_shot))
+                        bars.advance_cell()
+                        continue
+                    bars.start_cell(label, cell.n_items)
+                    result = cell.benchmark.evaluate(
+                        scorer, cell.language, {**options, "progress": bars.advance_items}
+                    )
+                    if predictions_dir:
+                        write_predictions(
+                            Path(predictions_dir) / model_slug(model) / result.benchmark
+                            / f"{result.language}.jsonl", result.predictions)
+                    store.put_result(model, revision, result, _versions(scorer, backend))
+                    results.append(result)
+                    bars.advance_cell()
+            finally:
+                if scorer is not None:
+                    scorer.close()
+    return results
+
+
+def lm_eval_schema(
+    results: Sequence[BenchmarkResult], model: str, revision: str = ""
+) -> dict[str, Any]:
+    """Results in lm-eval's output layout (``results``, ``n-shot``, ``n-samples``, ``config``):
+    one task per benchmark and language, named ``<benchmark>_<language>``, metrics as
+    ``"<metric>,none"`` and ``"<metric>_stderr,none"``."""
+    out: dict[str, Any] = {"results": {}, "n-shot": {}, "n-samples": {}, "higher_is_better": {},
+                           "config": {"model": model, "model_revision": revision},
+                           "versions": {}}
+    for result in results:
+        task = f"{result.benchmark}_{result.language}"
+        entry: dict[str, Any] = {"alias": task, "prompt_hash": result.prompt_hash}
+        for score in result.scores:
+            entry[f"{score.metric},none"] = score.value
+            entry[f"{score.metric}_stderr,none"] = (
+                score.stderr if score.stderr is not None else "N/A")
+        out["results"][task] = entry
+        out["n-shot"][task] = result.n_shot
+        n = max((s.n for s in result.scores), default=0)
+        out["n-samples"][task] = {"original": n, "effective": n}
+        out["higher_is_better"][task] = {s.metric: True for s in result.scores}
+        out["versions"][task] = 1
+    return out
