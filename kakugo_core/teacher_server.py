@@ -59,6 +59,7 @@ class Fault:
     """Something going wrong. Exactly one kind applies, checked in this order: ``drop`` closes the
     connection without an answer; ``status`` sends that HTTP status (with ``Retry-After`` when
     given) and an OpenAI-style error body; ``malformed`` sends 200 with a body that is not JSON;
+    ``body`` sends 200 with exactly those bytes (e.g. JSON that is no chat completion);
     otherwise the server sleeps ``delay`` seconds and then answers ``reply`` (or the wrapped
     responder's answer when used in a :class:`FaultPlan`)."""
 
@@ -67,6 +68,7 @@ class Fault:
     retry_after: float | str | None = None
     delay: float = 0.0
     malformed: bool = False
+    body: bytes | None = None
     drop: bool = False
     reply: Reply | str | None = None
 
@@ -115,7 +117,8 @@ class FaultPlan:
                     self.used.append(fault)
         if fault is None:
             return self.responder(body)
-        if fault.drop or fault.status is not None or fault.malformed or fault.reply is not None:
+        if fault.drop or fault.status is not None or fault.malformed or fault.body is not None \
+                or fault.reply is not None:
             return fault
         answer = self.responder(body)
         return Fault(delay=fault.delay, reply=answer if not isinstance(answer, Fault) else None)
@@ -269,6 +272,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if fault.malformed:
             self._send_bytes(200, b'{"id": "chatcmpl-broken", "choices": [{"mess')
+            return
+        if fault.body is not None:
+            self._send_bytes(200, fault.body)
             return
         if fault.delay:
             time.sleep(fault.delay)
