@@ -664,12 +664,16 @@ def check_format(fmt: str) -> str:
 
 
 # -- the store front door ----------------------------------------------------------------------
-def _language_ids(queries: Sequence[str]) -> list[str]:
-    """Names or codes to the store's language ids (FLORES codes); unknown ones kept as given."""
+def _language_ids(queries: Sequence[str], stored: set[str]) -> list[str]:
+    """Names or codes to the store's language ids (FLORES codes): an id the store holds is kept
+    as it is, anything else goes through the language registry; unknown ones are kept as given."""
     from kakugo_core.languages import resolve
 
     ids = []
     for query in queries:
+        if query in stored:
+            ids.append(query)
+            continue
         try:
             ids.append(resolve(query).id)
         except (KakugoError, FileNotFoundError):
@@ -707,7 +711,6 @@ def leaderboard_from_store(
     wanted_models = list(models) if models else None
     if wanted_models is not None and baseline and baseline not in wanted_models:
         wanted_models.insert(0, baseline)
-    language_ids = _language_ids(languages) if languages else None
     try:
         everything = opened.rows()
     finally:
@@ -715,6 +718,8 @@ def leaderboard_from_store(
             opened.close()
     if not everything:
         raise KakugoError(f"{opened.path}: no results yet; run `kakugo bench` first")
+    stored_languages = {r.language for r in everything}
+    language_ids = _language_ids(languages, stored_languages) if languages else None
     rows = everything
     for name, wanted, attr in (
         ("model", wanted_models, "model"),

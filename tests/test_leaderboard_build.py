@@ -93,6 +93,21 @@ def test_deltas_against_baseline_use_shared_languages_only() -> None:
     assert "(3/4 langs)" in render(board, "markdown")
 
 
+def test_languages_only_the_model_has_do_not_enter_the_delta() -> None:
+    rows = [
+        row("base", "b", "jav_Latn", "acc", 0.50, 0.03),
+        row("student", "b", "jav_Latn", "acc", 0.60, 0.04),
+        row("student", "b", "sun_Latn", "acc", 0.90, 0.02),  # the baseline has no sun_Latn
+    ]
+    board = build_leaderboard(rows, baseline="base")
+    delta = board.delta("student", Column("b", "acc"))
+    assert delta is not None and delta.languages == ("jav_Latn",)
+    assert delta.value == pytest.approx(0.10)
+    assert delta.stderr == pytest.approx(0.05)
+    assert board.cell("base", Column("b", "acc")).languages == ("jav_Latn",)  # type: ignore[union-attr]
+    assert "(1/2 langs)" in render(board, "markdown")
+
+
 def test_missing_stderr_makes_the_mean_stderr_unknown() -> None:
     rows = [row("m", "b", "jav_Latn", "acc", 0.5, 0.02), row("m", "b", "sun_Latn", "acc", 0.7)]
     cell = build_leaderboard(rows).cell("m", Column("b", "acc"))

@@ -58,6 +58,13 @@ def leaderboard(
 
     When a model was evaluated more than once on a benchmark and language (another revision,
     n-shot or prompt), the latest evaluation is shown; use --n-shot to pick a setting.
+    See docs/leaderboard.md for the arithmetic.
+
+    \b
+    Examples:
+      kakugo leaderboard --baseline ibm-granite/granite-4.0-micro
+      kakugo leaderboard --format markdown --benchmarks sib200,belebele
+      kakugo leaderboard --format html -o site/leaderboard.html --per-language
     """
     from kakugo_core.config import load_config, section
     from kakugo_core.leaderboard import check_format, leaderboard_from_store, render, write_atomic
