@@ -26,6 +26,7 @@ BUILTIN_COMMANDS: dict[str, str] = {
     "languages": "kakugo_core.commands.languages:languages",
     "leaderboard": "kakugo_core.commands.leaderboard:leaderboard",
     "plugins": "kakugo_core.commands.plugins:plugins",
+    "release": "kakugo_core.commands.release:release",
     "tiny-model": "kakugo_core.commands.tiny_model:tiny_model",
 }
 
