@@ -14,6 +14,7 @@ import json
 import re
 import threading
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from kakugo_core.teacher_server import Reply
@@ -130,3 +131,67 @@ class ScriptedTeacher:
         if bad:
             out = out[:-1]
         return Reply(content=_wrap(out, _digest(user) % 4))
+
+
+FIXTURES = Path(__file__).parent / "fixtures" / "instructions"
+INSTRUCTIONS = FIXTURES / "infinity_instruct_sample.jsonl"
+
+
+def small_overrides(base_url: str, corpus: str, *extra: str) -> list[str]:
+    """``--set`` overrides for a small full run (about 130 teacher calls) against a test server."""
+    return [
+        f"teacher.base_url={base_url}",
+        "teacher.model=scripted-teacher",
+        "teacher.api_key_env=KAKUGO_TEST_NO_KEY",
+        "teacher.concurrency=4",
+        "teacher.timeout_s=2.0",
+        "teacher.retry_base_s=0.01",
+        "teacher.retry_max_s=0.5",
+        "generate.batch_size=16",
+        "generate.topic.general_seeds=2",
+        "generate.topic.language_seeds=2",
+        "generate.topic.macro_topics_per_seed=2",
+        "generate.topic.topics_per_macro=2",
+        "generate.topic.prompts_per_topic=3",
+        "generate.scenario.general_scenarios=2",
+        "generate.scenario.language_scenarios=2",
+        "generate.scenario.detailed_per_scenario=2",
+        "generate.scenario.prompts_per_scenario=2",
+        f"generate.context.source={corpus}",
+        "generate.context.max_texts=12",
+        "generate.context.max_text_tokens=40",
+        f"generate.translate.source={INSTRUCTIONS}",
+        "generate.translate.samples=8",
+        *extra,
+    ]
+
+
+def write_corpus(folder: Any, sib200_dir: Any) -> str:
+    """A local Javanese corpus from the bundled SIB-200 sentences (real text, one per line)."""
+    lines = (Path(sib200_dir) / "jav_Latn" / "dev.tsv").read_text("utf-8").splitlines()[1:]
+    texts = [line.split("\t", 2)[2] for line in lines if line.count("\t") >= 2]
+    path = Path(folder) / "corpus.jsonl"
+    path.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts[:20]), "utf-8")
+    return str(path)
+
+
+def reference_run(base: Path, sib200_dir: Path) -> dict[str, Any]:
+    """One fault-free small run in ``base/work``: what every other run must reproduce."""
+    from kakugo_core.config import load_config
+    from kakugo_core.generation import read_rows, run_generation
+    from kakugo_core.teacher_server import OpenAICompatServer
+
+    corpus = write_corpus(base, sib200_dir)
+    script = ScriptedTeacher()
+    with OpenAICompatServer(script) as server:
+        config = load_config(None, small_overrides(server.base_url, corpus))
+        summary = run_generation("Javanese", config, base / "work", progress=False)
+        requests = len(server.requests)
+    return {
+        "base": base, "work": base / "work", "corpus": corpus, "summary": summary,
+        "script": script, "requests": requests,
+        "ids": {
+            output: [row["id"] for row in read_rows(base / "work", output)]
+            for output in ("prompts", "responses", "translations", "rejects")
+        },
+    }
