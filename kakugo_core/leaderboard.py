@@ -41,6 +41,11 @@ LOWER_IS_BETTER = frozenset(
     {"loss_rate", "ter", "perplexity", "word_perplexity", "byte_perplexity", "bits_per_byte"}
 )
 
+#: digits after the point in tables, Markdown and HTML (CSV and JSON keep full precision)
+DECIMALS = 1
+#: metrics on their own 0-100 scale, never shown as percentages
+UNSCALED_PREFIXES = ("chrf", "bleu", "ter")
+
 #: metrics where neither direction is better (a judge's ties): their deltas are not coloured
 NEUTRAL = frozenset({"tie_rate"})
 
@@ -126,7 +131,7 @@ class Leaderboard:
     baseline: str | None = None
     per_language: bool = False
     title: str = "Kakugo leaderboard"
-    _decimals: dict[Column, int] = field(default_factory=dict, repr=False, compare=False)
+    _scales: dict[tuple[str, str], float] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def display_columns(self) -> list[Column]:
@@ -142,14 +147,20 @@ class Leaderboard:
     def cell(self, model: str, column: Column) -> Cell | None:
         return self.cells.get((model, column))
 
-    def decimals(self, column: Column) -> int:
-        """Digits to show: three for 0-1 metrics (accuracy), two for 0-100 ones (chrF++)."""
-        if not self._decimals:
-            largest: dict[Column, float] = {}
+    def scale(self, column: Column) -> float:
+        """The display factor of a column: 100 for fractions (accuracies, F1, rates: shown as
+        percentages, deltas in points), 1 for everything else (chrF++, BLEU). Decided per
+        (benchmark, metric) so an average and its languages always share a scale."""
+        if not self._scales:
+            spans: dict[tuple[str, str], list[float]] = {}
             for (_, col), cell in self.cells.items():
-                largest[col] = max(largest.get(col, 0.0), abs(cell.value))
-            self._decimals.update({col: 3 if v <= 1.0 else 2 for col, v in largest.items()})
-        return self._decimals.get(column, 3)
+                spans.setdefault((col.benchmark, col.metric), []).append(cell.value)
+            for key, values in spans.items():
+                fraction = not key[1].startswith(UNSCALED_PREFIXES) and all(
+                    0.0 <= v <= 1.0 for v in values
+                )
+                self._scales[key] = 100.0 if fraction else 1.0
+        return self._scales.get((column.benchmark, column.metric), 1.0)
 
     def delta(self, model: str, column: Column) -> Delta | None:
         return self.deltas.get((model, column))
@@ -360,10 +371,10 @@ def _cell_text(board: Leaderboard, model: str, column: Column) -> str:
     cell = board.cell(model, column)
     if cell is None:
         return "–"
-    d = board.decimals(column)
-    text = f"{cell.value:.{d}f}"
+    k = board.scale(column)
+    text = f"{cell.value * k:.{DECIMALS}f}"
     if cell.stderr is not None:
-        text += f" ± {cell.stderr:.{d}f}"
+        text += f" ± {cell.stderr * k:.{DECIMALS}f}"
     return text + _coverage_note(board, column, cell.languages)
 
 
@@ -371,10 +382,10 @@ def _delta_text(board: Leaderboard, model: str, column: Column) -> str:
     delta = board.delta(model, column)
     if delta is None:
         return "–"
-    d = board.decimals(column)
-    text = f"{delta.value:+.{d}f}"
+    k = board.scale(column)
+    text = f"{delta.value * k:+.{DECIMALS}f}"
     if delta.stderr is not None:
-        text += f" ± {delta.stderr:.{d}f}"
+        text += f" ± {delta.stderr * k:.{DECIMALS}f}"
     return text
 
 
@@ -386,9 +397,10 @@ def _header_cells(board: Leaderboard) -> list[tuple[str, Column | None, bool]]:
     """(label, column, is_delta) for every displayed column after the model name."""
     out: list[tuple[str, Column | None, bool]] = []
     for column in board.display_columns:
-        out.append((column.label, column, False))
+        label = column.label + (" (%)" if board.scale(column) == 100.0 else "")
+        out.append((label, column, False))
         if board.baseline is not None:
-            out.append((f"Δ {column.label}", column, True))
+            out.append((f"Δ {label}", column, True))
     return out
 
 
@@ -397,7 +409,7 @@ def rich_table(board: Leaderboard) -> Any:
     """The leaderboard as a :class:`rich.table.Table` (for printing in colour)."""
     from rich.table import Table
 
-    caption = "± one standard error; means over languages"
+    caption = "± one standard error; means over languages; (%): fractions ×100"
     if board.baseline:
         caption += f"; Δ against {board.baseline} over shared languages"
     table = Table(title=board.title, caption=caption)
@@ -623,7 +635,10 @@ def render_html(board: Leaderboard) -> str:
                     f"{esc(_cell_text(board, model, column))}</td>"
                 )
         body.append(f'<tr data-order="{index}"{cls}>' + "".join(cells) + "</tr>")
-    notes = "± is one standard error; means are over languages. " + SELECTION_RULE + "."
+    notes = (
+        "± is one standard error; means are over languages; (%) marks fractions (accuracy, F1,"
+        " rates) shown ×100, their Δ in points. " + SELECTION_RULE + "."
+    )
     if board.baseline:
         notes += (
             f" Δ is against {board.baseline} over the languages both models have; bold Δ exceeds"
@@ -770,13 +785,16 @@ def write_atomic(path: str | Path, text: str) -> Path:
     """Write ``text`` to ``path`` through a temporary file in the same folder and a rename,
     so a reader never sees half a file and an old file survives a failure."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp: str | None = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    except OSError as exc:
+        raise KakugoError(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        if tmp is not None and Path(tmp).exists():
+            Path(tmp).unlink()
     return path

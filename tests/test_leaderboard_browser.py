@@ -65,7 +65,7 @@ def test_clicking_headers_sorts_rows(tmp_path: Path) -> None:
         initial = row_models(driver)
         assert initial == ["base", "alpha", "delta<script>", "gamma", "zeta"]
 
-        acc = header(driver, "sib200 acc")
+        acc = header(driver, "sib200 acc (%)")
         acc.click()
         assert acc.get_attribute("aria-sort") == "ascending"
         assert row_models(driver) == sorted(mean, key=mean.__getitem__) + ["zeta"]

@@ -228,3 +228,23 @@ def test_non_finite_values_are_left_out() -> None:
     rows = [row("m", "b", "jav_Latn", "acc", float("nan")), row("m", "b", "sun_Latn", "acc", 0.4)]
     cell = build_leaderboard(rows).cell("m", Column("b", "acc"))
     assert cell is not None and cell.value == pytest.approx(0.4) and cell.languages == ("sun_Latn",)
+
+
+def test_fractions_are_shown_as_percentages_and_chrf_as_stored() -> None:
+    rows = [
+        row("m", "sib200", "jav_Latn", "acc", 0.625, 0.031),
+        row("m", "sib200", "sun_Latn", "acc", 0.5, 0.029),
+        row("m", "flores", "jav_Latn", "chrf_en_xx", 0.9),  # a (terrible) chrF++ below 1
+        row("m", "other", "jav_Latn", "score", 0.4),
+        row("m", "other", "sun_Latn", "score", 3.5),  # one value above 1: not a fraction
+    ]
+    board = build_leaderboard(rows, metrics=["*"], per_language=True)
+    assert board.scale(Column("sib200", "acc")) == 100.0
+    assert board.scale(Column("sib200", "acc", "jav_Latn")) == 100.0
+    assert board.scale(Column("flores", "chrf_en_xx")) == 1.0
+    assert board.scale(Column("other", "score", "jav_Latn")) == 1.0
+    md = render(board, "markdown")
+    assert "| sib200 acc (%) |" in md and "| flores chrf_en_xx |" in md
+    cells = md.splitlines()[2].split(" | ")
+    assert cells[1] == f"{100 * (0.625 + 0.5) / 2:.1f} ± {100 * math.hypot(0.031, 0.029) / 2:.1f}"
+    assert cells[2] == "62.5 ± 3.1"

@@ -122,21 +122,26 @@ def test_markdown_is_a_well_formed_github_table(db: Path) -> None:
     assert len(widths) == 1, text
     header, rule, *body = lines
     assert all(re.fullmatch(r":?-{3,}:?", c) for c in _md_cells(rule))
-    assert _md_cells(header)[:3] == ["Model", "sib200 acc", "Δ sib200 acc"]
+    assert _md_cells(header)[:3] == ["Model", "sib200 acc (%)", "Δ sib200 acc (%)"]
     assert len(body) == 3
     odd = [line for line in body if "odd" in line][0]
     # the pipe cannot break the table, the tag cannot become HTML
     assert _md_cells(odd)[0] == r"odd\|&lt;b&gt;name&lt;/b&gt;"
     mean, se, _, _ = mean_and_se("student")
     student = _md_cells([line for line in body if line.startswith("| student")][0])
-    assert student[1] == f"{mean:.3f} ± {se:.3f} (2/3 langs)"
+    assert student[1] == f"{100 * mean:.1f} ± {100 * se:.1f} (2/3 langs)"  # fractions ×100
+    delta = (0.62 - 0.50 + 0.66 - 0.60) / 2
+    delta_se = math.sqrt(0.03**2 + 0.03**2 + 0.05**2 + 0.04**2) / 2
+    assert student[2] == f"**{100 * delta:+.1f} ± {100 * delta_se:.1f}**"  # > 1.96 se: bold
 
 
 def test_table_shows_values_and_baseline(db: Path) -> None:
     text = render_store(db, "table", baseline="base", metrics=["chrf_en_xx"])
     assert "\x1b[" not in text  # plain text, no colour codes
     assert "base (baseline)" in text
-    assert "40.25 ± 0.90" in text and "+8.75 ± 1.20" in text
+    # chrF++ is already on a 0-100 scale: shown as stored
+    assert f"{40.25:.1f} ± 0.9" in text and f"+8.8 ± {math.hypot(0.8, 0.9):.1f}" in text
+    assert "flores chrf_en_xx (%)" not in text
 
 
 class _Collector(HTMLParser):
@@ -200,12 +205,18 @@ def kakugo(*args: str) -> subprocess.CompletedProcess[str]:
 def test_cli_errors_are_one_line(db: Path, tmp_path: Path) -> None:
     empty = tmp_path / "empty.sqlite"
     ResultsStore(empty).models()  # a valid database without results
+    garbage = tmp_path / "garbage.sqlite"
+    garbage.write_text("not a database, just text\n" * 100, "utf-8")
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where a folder should be", "utf-8")
     cases = {
         ("--db", str(tmp_path / "none.sqlite")): "no results database there",
         ("--db", str(empty)): "no results yet; run `kakugo bench` first",
         ("--db", str(db), "--baseline", "ghost"): "baseline 'ghost' has no results",
         ("--db", str(db), "--format", "xml"): "unknown leaderboard format 'xml'",
         ("--db", str(db), "--languages", "Klingon"): "no results for language Klingon",
+        ("--db", str(garbage)): "not a Kakugo results database",
+        ("--db", str(db), "-o", str(blocker / "x.md")): "cannot write",
     }
     for args, message in cases.items():
         done = kakugo("leaderboard", *args)
@@ -236,7 +247,7 @@ def test_cli_prints_markdown_with_config_defaults(db: Path, tmp_path: Path) -> N
     done = kakugo("leaderboard", "--db", str(db), "--config", str(config))
     assert done.returncode == 0, done.stderr
     header = done.stdout.splitlines()[0]
-    assert header == "| Model | sib200 macro_f1 |"
+    assert header == "| Model | sib200 macro_f1 (%) |"
 
 
 def test_judge_rates_are_coloured_by_direction(tmp_path: Path) -> None:
