@@ -269,3 +269,13 @@ def test_judge_rates_are_coloured_by_direction(tmp_path: Path) -> None:
     assert doc["models"]["student"]["higher_is_better"]["judge_jav_Latn"] == {
         "loss_rate": False, "win_rate": True,
     }
+
+
+def test_render_store_takes_an_open_store_and_leaves_it_open(db: Path) -> None:
+    """`kakugo bench` passes its own ResultsStore; the leaderboard must not close it."""
+    store = ResultsStore(db)
+    text = render_store(store, "csv", models=["student"], languages=["jav_Latn"], n_shot=3)
+    assert [r["model"] for r in csv.DictReader(io.StringIO(text))] == ["student"]
+    store.put("late", "", "sib200", "jav_Latn", 3, "h1", [("acc", 0.1, 0.01, 10)])  # still open
+    assert "late" in store.models()
+    store.close()
