@@ -67,15 +67,16 @@ def _hub_stream(source: str, name: str | None, what: str) -> Iterable[dict[str, 
         ) from None
 
 
-def corpus_texts(source: str, language_id: str, limit: int) -> Iterator[str]:
-    """Up to ``limit`` non-empty texts in the language, in corpus order."""
+def corpus_texts(source: str, subset: str, limit: int) -> Iterator[str]:
+    """Up to ``limit`` non-empty texts (``limit`` 0: all) in corpus order; ``subset`` is the Hub
+    dataset's config (FineWeb-2 names them by language id, e.g. ``jav_Latn``)."""
     if _is_local(source):
         path = Path(source).expanduser()
         if not path.exists():
             raise KakugoError(f"context source {source!r} does not exist; give a file or folder")
         texts: Iterable[str] = _local_texts(path)
     else:
-        rows = _hub_stream(source, language_id, "the text corpus")
+        rows = _hub_stream(source, subset, "the text corpus")
         texts = (
             str(row["text"]).strip() for row in rows if str(row.get("text") or "").strip()
         )

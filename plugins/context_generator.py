@@ -49,9 +49,8 @@ class ContextGenerator(Generator):
         n_asked = int(opts["prompts_asked"])
         n_kept = int(opts["prompts_kept"])
         done = done_prefixes(context.done_ids)
-        texts = enumerate(
-            corpus_texts(str(opts["source"]), context.language.id, int(opts["max_texts"]))
-        )
+        subset = str(opts.get("subset") or context.language.id)
+        texts = enumerate(corpus_texts(str(opts["source"]), subset, int(opts["max_texts"])))
         while True:
             batch = list(islice(texts, TEXTS_PER_BATCH))
             if not batch:

@@ -174,3 +174,12 @@ def test_templates_render_and_a_user_prompts_file_replaces_them(tmp_path: Path) 
         prompt_templates("topic", str(custom))
     with pytest.raises(ConfigError, match="no such prompts file"):
         prompt_templates("topic", str(tmp_path / "nope.toml"))
+
+
+def test_an_unreachable_hub_corpus_is_one_clear_error() -> None:
+    # HF_DATASETS_OFFLINE=1 (conftest): the Hub path must fail cleanly, pointing to local files
+    with pytest.raises(KakugoError, match="cannot open the text corpus 'HuggingFaceFW/fineweb-2'"
+                       r".*local file or folder"):
+        list(corpus_texts("HuggingFaceFW/fineweb-2", "jav_Latn", 5))
+    with pytest.raises(KakugoError, match="cannot open the instruction set"):
+        list(instruction_rows("BAAI/Infinity-Instruct", "7M_core"))
