@@ -58,7 +58,7 @@ def _hub_stream(source: str, name: str | None, what: str) -> Iterable[dict[str, 
     try:
         from datasets import load_dataset
 
-        return load_dataset(source, name, split="train", streaming=True)  # type: ignore[no-any-return]
+        return load_dataset(source, name, split="train", streaming=True)
     except Exception as exc:  # offline, unknown repo or config, gated dataset, ...
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise KakugoError(

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from kakugo_core.generation import GenerationSummary
 
 #: exit status when ``--max-cost`` stopped the run (finished rows are kept)
 BUDGET_EXIT_CODE = 3
@@ -64,7 +68,7 @@ def generate(
         sys.exit(BUDGET_EXIT_CODE)
 
 
-def _print_summary(summary, work: Path) -> None:  # type: ignore[no-untyped-def]
+def _print_summary(summary: GenerationSummary, work: Path) -> None:
     from rich.console import Console
     from rich.table import Table
 
