@@ -116,7 +116,7 @@ class HubServer:
 
     def __init__(self, tokens: dict[str, str] | None = None) -> None:
         self.state = HubState(tokens or {})
-        self.requests: list[tuple[str, str, dict[str, str]]] = []
+        self.requests: list[tuple[str, str, dict[str, str]]] = []  # headers lower-cased
         self.bodies: list[bytes] = []
         handler = type("Handler", (_Handler,), {"server_ref": self})
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -213,7 +213,8 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         path = parts.path
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        self.server_ref.requests.append((method, path, dict(self.headers)))
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        self.server_ref.requests.append((method, path, headers))
         body = self._body() if method in ("POST", "PUT", "DELETE") else b""
         self.server_ref.bodies.append(body)
         try:

@@ -106,8 +106,9 @@ def test_card_tables_show_base_student_others_with_deltas_and_errors(
     text = (out / "README.md").read_text()
     # SIB-200 accuracies are shown ×100: 30.0 ± 3.2 -> 42.0 ± 3.0, Δ +12.0 ± sqrt(3.2²+3.0²)
     se = math.sqrt(0.032**2 + 0.03**2) * 100
-    assert f"| jav_Latn | acc | 204 | 3 | 30.0 ± 3.2 | 42.0 ± 3.0 | **+12.0 ± {se:.1f}** | 55.0 ± 3.5 |" \
-        in text
+    row = ("| jav_Latn | acc | 204 | 3 | 30.0 ± 3.2 | 42.0 ± 3.0 | "
+           f"**+12.0 ± {se:.1f}** | 55.0 ± 3.5 |")
+    assert row in text
     # chrF is not a fraction: shown as stored; +1.2 is within 1.96 SE, so not bold
     assert "| jav_Latn | chrf_xx_en | 100 | 3 | 29.0 ± 1.0 | 30.2 ± 1.0 | +1.2 ± 1.4 | – |" in text
     assert "sun_Latn" not in text  # only the student's languages

@@ -73,7 +73,7 @@ def release(
       kakugo release --model runs/jav/train/model --base ibm-granite/granite-4.0-micro \\
           --language Javanese --dataset runs/jav/dataset --target hub --dry-run
       kakugo release --model runs/jav/train/model --base ibm-granite/granite-4.0-micro \\
-          --language jav --out releases/jav
+          --language jav --out release-jav
     """
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
