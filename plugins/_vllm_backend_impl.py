@@ -79,13 +79,13 @@ def build_engine(
     ``gpu_memory_utilization``, on CPUs it replaces vLLM's guess from free memory. ``options``
     must be keys of :data:`ENGINE_DEFAULTS`; ``engine_options`` go to ``vllm.LLM`` unchecked.
     """
-    vllm = import_vllm()
     unknown = set(options) - set(ENGINE_DEFAULTS)
     if unknown:
         raise KakugoError(
             f"unknown vllm option(s) {', '.join(sorted(unknown))}; known: "
             f"{', '.join(sorted(ENGINE_DEFAULTS))} (others go in engine_options)"
         )
+    vllm = import_vllm()
     kwargs = {**ENGINE_DEFAULTS, **options}
     if kv_cache_gb:
         kwargs["kv_cache_memory_bytes"] = int(float(kv_cache_gb) * 2**30)
