@@ -485,8 +485,13 @@ def _write_summary(
 
 
 def _generator_options(config: Config, name: str) -> dict[str, Any]:
+    """A generator's ``[generate.<name>]`` section, plus the shared prompt-file and sampling
+    settings (``prompts_file``; ``temperature`` and ``top_p`` from ``[teacher]``)."""
     options = dict(config["generate"].get(name, {}))
     options.setdefault("prompts_file", config["generate"].get("prompts_file", ""))
+    for key in ("temperature", "top_p"):
+        if key in config.get("teacher", {}):
+            options.setdefault(key, config["teacher"][key])
     return options
 
 

@@ -54,10 +54,14 @@ def templates(context: GenerationContext, section: str) -> dict[str, Any]:
     return prompt_templates(section, str(context.options.get("prompts_file", "")))
 
 
-def user_request(text: str, system: str = "") -> TeacherRequest:
+def user_request(context: GenerationContext, text: str, system: str = "") -> TeacherRequest:
+    """One user message (after an optional system prompt), sampled with the ``[teacher]``
+    temperature and top_p that the runner passes in the options."""
     messages = [{"role": "system", "content": system}] if system else []
     messages.append({"role": "user", "content": text})
-    return TeacherRequest.chat(messages)
+    sampling = {k: float(context.options[k]) for k in ("temperature", "top_p")
+                if k in context.options}
+    return TeacherRequest.chat(messages, **sampling)
 
 
 def ask_parsed(
@@ -110,3 +114,9 @@ def language_values(context: GenerationContext) -> dict[str, str]:
 
 def fill(template: str, context: GenerationContext, **values: Any) -> str:
     return render(template, **language_values(context), **values)
+
+
+def template_request(context: GenerationContext, template: str, **values: Any) -> TeacherRequest:
+    """A user request from a prompt template filled with the language and ``values``."""
+    return user_request(context, fill(template, context, **values))
+

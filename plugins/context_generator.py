@@ -22,13 +22,12 @@ from kakugo_core.jsonparse import extract_string_list
 from plugins._gen_common import (
     ask_parsed,
     done_prefixes,
-    fill,
     prompt_row,
     reject,
     stable_random,
+    template_request,
     templates,
     truncate_tokens,
-    user_request,
 )
 
 TEXTS_PER_BATCH = 512
@@ -61,8 +60,8 @@ class ContextGenerator(Generator):
                     continue
                 task = task_types[index % len(task_types)]
                 text = truncate_tokens(text, int(opts["max_text_tokens"]))
-                request = user_request(
-                    fill(tpl["prompts"], context, text=text, task=tpl["tasks"][task], n=n_asked)
+                request = template_request(
+                    context, tpl["prompts"], text=text, task=tpl["tasks"][task], n=n_asked
                 )
                 asks.append(((index, task, text), request))
             for (index, task, text), parsed in ask_parsed(context, asks, extract_string_list):

@@ -15,7 +15,13 @@ from typing import Any
 from kakugo_core import hookimpl
 from kakugo_core.interfaces import GenerationContext, Generator
 from kakugo_core.jsonparse import extract_string
-from plugins._gen_common import ask_parsed, fill, reject, stable_random, templates, user_request
+from plugins._gen_common import (
+    ask_parsed,
+    reject,
+    stable_random,
+    template_request,
+    templates,
+)
 
 
 def chosen_for_improvement(seed: int, row_id: str, fraction: float) -> bool:
@@ -33,7 +39,7 @@ class ImproveGenerator(Generator):
         fraction = float(context.options["fraction"])
         tpl = templates(context, "improve")
         asks = [
-            (row, user_request(fill(tpl["prompt"], context, prompt=row["prompt"])))
+            (row, template_request(context, tpl["prompt"], prompt=row["prompt"]))
             for row in context.rows
             if row.get("prompt_type", "original") == "original"
             and f"improved:{row['id']}" not in context.done_ids

@@ -37,7 +37,7 @@ class ResponsesGenerator(Generator):
             row for row in prompts_to_answer(context.rows)
             if f"response:{row['id']}" not in context.done_ids
         ]
-        requests = [user_request(user_message(row), system=system) for row in todo]
+        requests = [user_request(context, user_message(row), system=system) for row in todo]
         for index, reply in ask(context.teacher, requests):
             row = todo[index]
             row_id = f"response:{row['id']}"

@@ -16,11 +16,10 @@ from kakugo_core.jsonparse import extract_string_list
 from plugins._gen_common import (
     ask_parsed,
     done_prefixes,
-    fill,
     prompt_row,
     reject,
+    template_request,
     templates,
-    user_request,
 )
 
 
@@ -39,7 +38,7 @@ class ScenarioGenerator(Generator):
 
         # 1. broad scenarios: general ones and ones specific to the language's speakers
         asks = [
-            ((kind, n), user_request(fill(tpl[f"{kind}_scenarios"], context, n=n)))
+            ((kind, n), template_request(context, tpl[f"{kind}_scenarios"], n=n))
             for kind, n in (
                 ("general", int(opts["general_scenarios"])),
                 ("language", int(opts["language_scenarios"])),
@@ -55,8 +54,8 @@ class ScenarioGenerator(Generator):
 
         # 2. detailed scenarios per broad one
         asks2 = [
-            ((key, scenario), user_request(
-                fill(tpl["detailed_scenarios"], context, scenario=scenario, n=n_detailed)
+            ((key, scenario), template_request(
+                context, tpl["detailed_scenarios"], scenario=scenario, n=n_detailed
             ))
             for key, scenario in broad
             if f"scenario:{key}:detailed" not in context.done_ids
@@ -70,8 +69,8 @@ class ScenarioGenerator(Generator):
 
         # 3. prompts per detailed scenario
         asks3 = [
-            ((key, scenario, detail), user_request(
-                fill(tpl["prompts"], context, scenario=detail, n=n_prompts)
+            ((key, scenario, detail), template_request(
+                context, tpl["prompts"], scenario=detail, n=n_prompts
             ))
             for key, scenario, detail in detailed
             if f"scenario:{key}" not in done

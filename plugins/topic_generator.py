@@ -21,8 +21,8 @@ from plugins._gen_common import (
     fill,
     prompt_row,
     reject,
+    template_request,
     templates,
-    user_request,
 )
 
 
@@ -56,7 +56,7 @@ class TopicGenerator(Generator):
 
         # 1. macro-topics per seed
         asks = [
-            ((key, seed), user_request(fill(tpl["macro_topics"], context, seed=seed, n=n_macro)))
+            ((key, seed), template_request(context, tpl["macro_topics"], seed=seed, n=n_macro))
             for key, seed in seeds
             if f"topic:{key}:macros" not in context.done_ids
         ]
@@ -71,8 +71,8 @@ class TopicGenerator(Generator):
         asks2 = [
             (
                 (key, seed, macro),
-                user_request(
-                    fill(tpl["topics"], context, seed=seed, macro_topic=macro, n=n_topics)
+                template_request(
+                    context, tpl["topics"], seed=seed, macro_topic=macro, n=n_topics
                 ),
             )
             for key, seed, macro in macros
@@ -89,8 +89,8 @@ class TopicGenerator(Generator):
         asks3 = [
             (
                 (key, seed, macro, topic),
-                user_request(
-                    fill(tpl["prompts"], context, topic=topic, macro_topic=macro, n=n_prompts)
+                template_request(
+                    context, tpl["prompts"], topic=topic, macro_topic=macro, n=n_prompts
                 ),
             )
             for key, seed, macro, topic in topics

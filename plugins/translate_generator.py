@@ -146,7 +146,7 @@ class TranslateGenerator(Generator):
                 tpl["prompt"], context, n=len(messages),
                 conversation=json.dumps(messages, ensure_ascii=False, indent=1),
             )
-            asks.append(((source_id, messages), user_request(text)))
+            asks.append(((source_id, messages), user_request(context, text)))
 
         def parse(answer: str) -> Any:
             return answer  # checked below, where the source is known

@@ -120,3 +120,15 @@ def test_a_rerun_makes_no_call_and_writes_no_row(reference: dict, tmp_path: Path
     assert summary.usage["calls"] == reference["summary"].usage["calls"]
     for output, data in before.items():
         assert (work / f"{output}.jsonl").read_bytes() == data
+
+
+def test_teacher_sampling_settings_reach_every_request(reference: dict, tmp_path: Path) -> None:
+    with OpenAICompatServer(ScriptedTeacher()) as server:
+        config = load_config(None, small_overrides(
+            server.base_url, reference["corpus"], "teacher.temperature=0.3", "teacher.top_p=0.9",
+        ))
+        run_generation("Javanese", config, tmp_path / "work", generators=["scenario"],
+                       progress=False)
+        bodies = list(server.requests)
+    assert bodies
+    assert {(b["temperature"], b["top_p"]) for b in bodies} == {(0.3, 0.9)}
