@@ -20,9 +20,11 @@ from kakugo_core.errors import KakugoError
 #: command name -> "module:attribute"; modules import only what they need, when run
 BUILTIN_COMMANDS: dict[str, str] = {
     "bench": "kakugo_core.commands.bench:bench",
+    "compare": "kakugo_core.commands.compare:compare",
     "config": "kakugo_core.commands.config:config_command",
     "dataset": "kakugo_core.commands.dataset:dataset",
     "generate": "kakugo_core.commands.generate:generate",
+    "judge": "kakugo_core.commands.judge:judge",
     "languages": "kakugo_core.commands.languages:languages",
     "leaderboard": "kakugo_core.commands.leaderboard:leaderboard",
     "plugins": "kakugo_core.commands.plugins:plugins",
