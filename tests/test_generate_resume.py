@@ -66,7 +66,7 @@ def test_a_killed_run_resumes_without_repeating_a_completed_call(
 ) -> None:
     work = tmp_path / "work"
     script = ScriptedTeacher()
-    with OpenAICompatServer(script, latency=0.02) as server:
+    with OpenAICompatServer(script, latency=0.05) as server:
         args = _generate_args(work, small_overrides(server.base_url, reference["corpus"]))
         proc = _kakugo(args)
         half = reference["requests"] // 2

@@ -48,7 +48,8 @@ def _wrap(items: Any, style: int) -> str:
 
 
 class ScriptedTeacher:
-    """The responder: ``server = OpenAICompatServer(ScriptedTeacher())``.
+    """The responder: ``server = OpenAICompatServer(ScriptedTeacher())``. Every answer is a
+    function of the request and differs between requests, so tests can tell them apart.
 
     ``break_every``: every n-th distinct list request (by content hash) gets a broken answer.
     ``bad_translation_ids``: source ids whose translation drops a turn (a ``turn_count`` reject).
@@ -79,7 +80,7 @@ class ScriptedTeacher:
             self._count("response")
             h = _digest(user)
             return Reply(
-                content=f"{self.word_prefix} wangsulan {h % 1000}: {user[-60:]}",
+                content=f"{self.word_prefix} wangsulan {h}: {user[-60:]}",
                 reasoning=f"The user asks about: {user[-40:]}. I answer briefly.",
             )
         if "Translate the following conversation" in user:
@@ -89,7 +90,7 @@ class ScriptedTeacher:
             broken = self.break_every and _digest(user) % self.break_every == 0
             self._count("improve", broken)
             if broken:
-                return Reply(content="I cannot improve this prompt, it is already perfect.")
+                return Reply(content=f"I cannot improve prompt {_digest(user)}, it is perfect.")
             return Reply(content=_wrap({"prompt": f"{original} (luwih jelas)"}, _digest(user) % 4))
         for kind, marker in LIST_MARKERS:
             if marker in user:
@@ -105,12 +106,12 @@ class ScriptedTeacher:
         self._count(kind, broken)
         if broken:
             if h % 2:
-                return Reply(content='["this answer was cut off", "mid')
-            return Reply(content="Sorry, I can't help with that.")
+                return Reply(content=f'["answer {h} was cut off", "mid')
+            return Reply(content=f"Sorry, I can't help with that ({h}).")
         lang = kind.endswith("prompts")
         items = [
-            (f"{self.word_prefix} pitakon {kind} {h % 10007}-{i}?" if lang
-             else f"{kind} item {h % 10007}-{i}")
+            (f"{self.word_prefix} pitakon {kind} {h}-{i}?" if lang
+             else f"{kind} item {h}-{i}")
             for i in range(n)
         ]
         return Reply(content=_wrap(items, h % 4))
