@@ -143,6 +143,7 @@ class MeteredTeacher(Teacher):
         max_cost: float = 0.0,
         batch_size: int = 256,
         on_reply: Callable[[TeacherReply], None] | None = None,
+        on_submit: Callable[[int], None] | None = None,
     ) -> None:
         self.inner = inner
         self.name = inner.name
@@ -150,6 +151,7 @@ class MeteredTeacher(Teacher):
         self.max_cost = max_cost
         self.batch_size = max(1, batch_size)
         self.on_reply = on_reply
+        self.on_submit = on_submit
         self.usage = Usage()  # this process
         self.total = Usage()  # every run in this work folder
         self._usage_file = usage_file
@@ -185,7 +187,12 @@ class MeteredTeacher(Teacher):
             self._check_budget()
             yield start, list(requests[start : start + self.batch_size])
 
+    def _submitted(self, requests: Sequence[TeacherRequest]) -> None:
+        if self.on_submit is not None and requests:
+            self.on_submit(len(requests))
+
     def complete(self, requests: Sequence[TeacherRequest]) -> list[TeacherReply]:
+        self._submitted(requests)
         replies: list[TeacherReply] = []
         for _start, chunk in self._chunks(requests):
             for reply in self.inner.complete(chunk):
@@ -196,6 +203,7 @@ class MeteredTeacher(Teacher):
     def complete_iter(
         self, requests: Sequence[TeacherRequest]
     ) -> Iterator[tuple[int, TeacherReply]]:
+        self._submitted(requests)
         for start, chunk in self._chunks(requests):
             for index, reply in ask(self.inner, chunk):
                 self._record(reply)
@@ -315,19 +323,24 @@ def _resolve_generators(names: Iterable[str]) -> list[tuple[str, Generator]]:
 
 
 class _Progress:
-    """Rich progress: one bar per stage with rows, calls, tokens and cost so far."""
+    """Rich progress: one bar per stage. The bar counts the stage's teacher requests answered
+    out of those asked so far (a stage asks in steps, so its total grows); the columns show rows
+    written in the stage and calls, tokens and cost of the whole run."""
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
         self.progress: Any = None
         self.task: Any = None
         self.rows = 0
+        self.asked = 0
+        self.answered = 0
         self.usage: Usage | None = None
 
     def __enter__(self) -> _Progress:
         if self.enabled:
             from rich.progress import (
                 BarColumn,
+                MofNCompleteColumn,
                 Progress,
                 SpinnerColumn,
                 TextColumn,
@@ -338,6 +351,7 @@ class _Progress:
                 SpinnerColumn(),
                 TextColumn("[bold]{task.description:<10}"),
                 BarColumn(),
+                MofNCompleteColumn(),
                 TextColumn("{task.fields[rows]} rows"),
                 TextColumn("{task.fields[calls]} calls"),
                 TextColumn("{task.fields[tokens]} tok"),
@@ -353,12 +367,20 @@ class _Progress:
             self.progress.__exit__(*exc)
 
     def stage(self, name: str, usage: Usage) -> None:
-        self.rows = 0
+        self.rows = self.asked = self.answered = 0
         self.usage = usage
         if self.progress is not None:
-            if self.task is not None:
-                self.progress.update(self.task, total=1, completed=1)
             self.task = self.progress.add_task(name, total=None, **self._fields())
+
+    def asked_more(self, n: int) -> None:
+        self.asked += n
+        if self.progress is not None and self.task is not None:
+            self.progress.update(self.task, total=self.asked)
+
+    def answer(self) -> None:
+        self.answered += 1
+        if self.progress is not None and self.task is not None:
+            self.progress.update(self.task, completed=self.answered, **self._fields())
 
     def _fields(self) -> dict[str, Any]:
         u = self.usage or Usage()
@@ -376,7 +398,8 @@ class _Progress:
 
     def finish(self) -> None:
         if self.progress is not None and self.task is not None:
-            self.progress.update(self.task, total=1, completed=1, **self._fields())
+            total = max(self.asked, 1)
+            self.progress.update(self.task, total=total, completed=total, **self._fields())
 
 
 def run_generation(
@@ -416,7 +439,8 @@ def run_generation(
             work / USAGE_FILE,
             max_cost=float(gen_config["max_cost"]),
             batch_size=int(gen_config["batch_size"]),
-            on_reply=lambda _reply: bar.refresh(),
+            on_reply=lambda _reply: bar.answer(),
+            on_submit=bar.asked_more,
         )
         try:
             for name, generator in plugins:

@@ -132,3 +132,19 @@ def test_teacher_sampling_settings_reach_every_request(reference: dict, tmp_path
         bodies = list(server.requests)
     assert bodies
     assert {(b["temperature"], b["top_p"]) for b in bodies} == {(0.3, 0.9)}
+
+
+def test_progress_shows_each_stage_with_its_calls(
+    reference: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with OpenAICompatServer(ScriptedTeacher()) as server:
+        config = load_config(None, small_overrides(server.base_url, reference["corpus"]))
+        summary = run_generation("Javanese", config, tmp_path / "work",
+                                 generators=["scenario", "improve"], progress=True)
+    out = capsys.readouterr().out
+    lines = {line.split()[0]: line for line in out.splitlines() if line.strip()}
+    calls = summary.usage["calls"]
+    assert f"{calls} calls" in lines["improve"]  # run totals so far on the last bar
+    scenario_calls = calls - int(lines["improve"].split("/")[1].split()[0])
+    assert f"{scenario_calls}/{scenario_calls}" in lines["scenario"]
+    assert f"{summary.rows['prompts:scenario']} rows" in lines["scenario"]
