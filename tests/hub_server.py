@@ -2,12 +2,15 @@
 
 It speaks the subset of the Hub's API that ``huggingface_hub.HfApi`` uses to publish and download
 a repository: ``whoami-v2``, ``repos/create``, model/dataset info, ``preupload``, NDJSON
-``commit`` (regular files inline as base64; every file is declared "regular", so no LFS or Xet
-upload is needed), ``tag``, ``branch``, ``refs``, ``tree``, ``commits``, ``validate-yaml`` and
-file downloads through ``resolve/`` with ``ETag`` and ``X-Repo-Commit`` headers. State lives in
-memory: repositories, commits (each a full snapshot of the tree), branches, tags and pull
-requests. Every request is recorded in :attr:`HubServer.requests` (method, path, headers) so tests
-can prove what was, or was not, sent.
+``commit`` (regular files inline as base64, LFS files by sha256), the Git LFS ``batch`` API with
+the "basic" transfer (files whose names end in one of ``lfs_suffixes`` are declared LFS, as the
+Hub does for weights; the client uses it when Xet is unavailable, which tests arrange), ``tag``,
+``branch``, ``refs``, ``tree`` (with ``lfs`` entries), ``commits``, ``validate-yaml`` and file
+downloads through ``resolve/`` with ``ETag``, ``X-Linked-Etag`` and ``X-Repo-Commit`` headers.
+State lives in memory: repositories, commits (each a full snapshot of the tree), branches, tags,
+pull requests and LFS objects. Every request is recorded in :attr:`HubServer.requests` (method,
+path, lower-cased headers) with its body in :attr:`HubServer.bodies`, so tests can prove what
+was, or was not, sent.
 
 Usage::
 
@@ -40,6 +43,13 @@ def git_blob_sha1(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
+def lfs_pointer(data: bytes) -> bytes:
+    """The Git LFS pointer file git stores in place of an LFS file."""
+    oid = hashlib.sha256(data).hexdigest()
+    return f"version https://git-lfs.github.com/spec/v1\noid sha256:{oid}\nsize {len(data)}\n"\
+        .encode()
+
+
 @dataclass
 class Commit:
     oid: str
@@ -47,6 +57,7 @@ class Commit:
     title: str
     files: dict[str, bytes]
     date: str
+    lfs: frozenset[str] = frozenset()  # paths stored as LFS objects
 
 
 @dataclass
@@ -94,6 +105,7 @@ class HubState:
     def __init__(self, tokens: dict[str, str]) -> None:
         self.tokens = dict(tokens)  # token -> user name
         self.repos: dict[tuple[str, str], Repo] = {}
+        self.lfs_objects: dict[str, bytes] = {}  # sha256 -> content
         self.lock = threading.Lock()
         self._counter = 0
 
@@ -102,11 +114,12 @@ class HubState:
         return hashlib.sha1(f"{seed}:{self._counter}:{time.time_ns()}".encode()).hexdigest()
 
     def commit(
-        self, repo: Repo, parent: str | None, files: dict[str, bytes], title: str
+        self, repo: Repo, parent: str | None, files: dict[str, bytes], title: str,
+        lfs: frozenset[str] = frozenset(),
     ) -> Commit:
         oid = self.new_oid(repo.repo_id)
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
-        commit = Commit(oid, parent, title, files, stamp)
+        commit = Commit(oid, parent, title, files, stamp, lfs & set(files))
         repo.commits[oid] = commit
         return commit
 
@@ -114,8 +127,13 @@ class HubState:
 class HubServer:
     """Runs :class:`HubState` behind a threading HTTP server on 127.0.0.1 (random port)."""
 
-    def __init__(self, tokens: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        tokens: dict[str, str] | None = None,
+        lfs_suffixes: tuple[str, ...] = (".safetensors",),
+    ) -> None:
         self.state = HubState(tokens or {})
+        self.lfs_suffixes = lfs_suffixes
         self.requests: list[tuple[str, str, dict[str, str]]] = []  # headers lower-cased
         self.bodies: list[bytes] = []
         handler = type("Handler", (_Handler,), {"server_ref": self})
@@ -150,6 +168,8 @@ class HubServer:
 
 _API = re.compile(r"^/api/(models|datasets|spaces)/([^/]+/[^/]+)(?:/(.*))?$")
 _RESOLVE = re.compile(r"^/(?:(datasets|spaces)/)?([^/]+/[^/]+)/resolve/([^/]+)/(.+)$")
+_LFS_BATCH = re.compile(r"^/(?:(datasets|spaces)/)?([^/]+/[^/]+)\.git/info/lfs/objects/batch$")
+_LFS_UPLOAD = re.compile(r"^/lfs-upload/([0-9a-f]{64})$")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -232,6 +252,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802
         self._dispatch("POST")
 
+    def do_PUT(self) -> None:  # noqa: N802
+        self._dispatch("PUT")
+
     # -- routing ---------------------------------------------------------------------------
     def _route(self, method: str, path: str, query: dict[str, str], body: bytes) -> None:
         if path == "/api/whoami-v2" and method == "GET":
@@ -244,6 +267,14 @@ class _Handler(BaseHTTPRequestHandler):
             return self._validate_yaml(json.loads(body or b"{}"))
         if path == "/api/repos/create" and method == "POST":
             return self._create_repo(json.loads(body or b"{}"))
+        match = _LFS_BATCH.match(path)
+        if match and method == "POST":
+            self._require_user()
+            self._repo(match.group(1) or "models", match.group(2))
+            return self._lfs_batch(json.loads(body or b"{}"))
+        match = _LFS_UPLOAD.match(path)
+        if match and method == "PUT":
+            return self._lfs_upload(match.group(1), body)
         match = _RESOLVE.match(path)
         if match and method in ("GET", "HEAD"):
             kind = (match.group(1) or "models")
@@ -352,8 +383,14 @@ class _Handler(BaseHTTPRequestHandler):
                 if not recursive:
                     break
             if recursive or len(parts) == 1:
-                entries[name] = {"type": "file", "oid": git_blob_sha1(data), "size": len(data),
-                                 "path": name}
+                entry: dict[str, Any] = {"type": "file", "oid": git_blob_sha1(data),
+                                         "size": len(data), "path": name}
+                if name in commit.lfs:
+                    pointer = lfs_pointer(data)
+                    entry["oid"] = git_blob_sha1(pointer)
+                    entry["lfs"] = {"oid": hashlib.sha256(data).hexdigest(), "size": len(data),
+                                    "pointerSize": len(pointer)}
+                entries[name] = entry
         if sub and not entries:
             raise HubError(404, f"{sub} does not exist", "EntryNotFound")
         self._send(200, list(entries.values()))
@@ -381,14 +418,18 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _preupload(self, repo: Repo, revision: str, payload: dict[str, Any]) -> None:
         oid = repo.resolve(revision)
-        files = repo.commits[oid].files if oid else {}
+        head = repo.commits[oid] if oid else None
         out = []
         for entry in payload.get("files", []):
-            remote = files.get(entry["path"])
-            out.append({
-                "path": entry["path"], "uploadMode": "regular", "shouldIgnore": False,
-                "oid": git_blob_sha1(remote) if remote is not None else None,
-            })
+            path = entry["path"]
+            lfs = entry.get("size", 0) > 0 and path.endswith(self.server_ref.lfs_suffixes)
+            remote = head.files.get(path) if head else None
+            remote_oid = None
+            if remote is not None:
+                remote_oid = (hashlib.sha256(remote).hexdigest() if path in head.lfs  # type: ignore[union-attr]
+                              else git_blob_sha1(remote))
+            out.append({"path": path, "uploadMode": "lfs" if lfs else "regular",
+                        "shouldIgnore": False, "oid": remote_oid})
         self._send(200, {"files": out, "commitOid": oid})
 
     def _commit(self, repo: Repo, revision: str, body: bytes, create_pr: bool) -> None:
@@ -402,12 +443,20 @@ class _Handler(BaseHTTPRequestHandler):
         if parent and parent != head.oid:
             raise HubError(412, "A commit has happened since. Please refresh and try again.")
         files = dict(head.files)
+        lfs = set(head.lfs)
         for line in lines[1:]:
             key, value = line["key"], line["value"]
             if key == "file":
                 if value.get("encoding") != "base64":
                     raise HubError(400, "only base64-encoded files are supported")
                 files[value["path"]] = base64.b64decode(value["content"])
+                lfs.discard(value["path"])
+            elif key == "lfsFile":
+                data = state.lfs_objects.get(value["oid"])
+                if data is None:
+                    raise HubError(400, f"LFS object {value['oid']} was never uploaded")
+                files[value["path"]] = data
+                lfs.add(value["path"])
             elif key == "deletedFile":
                 if value["path"] not in files:
                     raise HubError(404, f"{value['path']} does not exist", "EntryNotFound")
@@ -418,7 +467,8 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 raise HubError(400, f"unsupported commit operation {key!r} (this server is "
                                     "regular-files only)")
-        commit = state.commit(repo, head.oid, files, header.get("summary") or "update")
+        commit = state.commit(repo, head.oid, files, header.get("summary") or "update",
+                              frozenset(lfs))
         prefix = "" if repo.repo_type == "model" else f"{repo.repo_type}s/"
         pr_url = None
         if create_pr:
@@ -457,12 +507,17 @@ class _Handler(BaseHTTPRequestHandler):
         data = commit.files.get(filename)
         if data is None:
             raise HubError(404, f"Entry not found: {filename}", "EntryNotFound")
+        etag = (hashlib.sha256(data).hexdigest() if filename in commit.lfs
+                else git_blob_sha1(data))
         headers = {
-            "ETag": f'"{git_blob_sha1(data)}"',
+            "ETag": f'"{etag}"',
             "X-Repo-Commit": commit.oid,
             "Content-Type": "application/octet-stream",
             "Accept-Ranges": "bytes",
         }
+        if filename in commit.lfs:
+            headers["X-Linked-Etag"] = f'"{etag}"'
+            headers["X-Linked-Size"] = str(len(data))
         rng = self.headers.get("Range")
         status = 200
         if rng and not head:
@@ -474,3 +529,21 @@ class _Handler(BaseHTTPRequestHandler):
                 data = data[start:end + 1]
                 status = 206
         self._send(status, raw=data, headers=headers, head=head)
+
+    def _lfs_batch(self, payload: dict[str, Any]) -> None:
+        if payload.get("operation") != "upload" or "basic" not in payload.get("transfers", []):
+            raise HubError(400, "only uploads with the basic transfer are supported")
+        objects = []
+        for obj in payload.get("objects", []):
+            entry: dict[str, Any] = {"oid": obj["oid"], "size": obj["size"]}
+            if obj["oid"] not in self.server_ref.state.lfs_objects:
+                entry["actions"] = {"upload": {
+                    "href": f"{self.server_ref.url}/lfs-upload/{obj['oid']}", "header": {}}}
+            objects.append(entry)
+        self._send(200, {"transfer": "basic", "objects": objects})
+
+    def _lfs_upload(self, oid: str, body: bytes) -> None:
+        if hashlib.sha256(body).hexdigest() != oid:
+            raise HubError(400, "uploaded content does not match its sha256")
+        self.server_ref.state.lfs_objects[oid] = body
+        self._send(200, {})

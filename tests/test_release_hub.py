@@ -70,6 +70,10 @@ def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[HubServer]:
         monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(home / "token"))
         monkeypatch.setattr(constants, "HF_STORED_TOKENS_PATH", str(home / "stored_tokens"))
         monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+        # our server speaks Git LFS, not the Xet storage protocol: use the client's LFS path
+        import huggingface_hub._commit_api as commit_api
+
+        monkeypatch.setattr(commit_api, "is_xet_available", lambda: False)
         yield server
 
 
@@ -97,6 +101,9 @@ def test_publish_download_load_rescore_and_card(
     assert repo.private
     assert repo.tags == {result.tag: result.revision} and repo.branches["main"] == result.revision
     assert _commits(hub) == 2  # the repository's first commit, then one for the release
+    head = repo.commits[result.revision]
+    assert head.lfs == {"model.safetensors"}  # weights went through the Git LFS batch API
+    assert any(path.endswith("/info/lfs/objects/batch") for _, path in hub.writes())
     assert len([w for w in hub.writes() if w[1].endswith("/commit/main")]) == 1
 
     local = Path(snapshot_download(REPO, cache_dir=tmp_path / "download"))
