@@ -25,6 +25,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -52,6 +53,7 @@ OUTPUT_FILES = {
 REJECTS_FILE = "rejects.jsonl"
 USAGE_FILE = "usage.jsonl"
 SUMMARY_FILE = "summary.json"
+LOCK_FILE = ".lock"
 
 
 class BudgetExhausted(KakugoError):
@@ -423,7 +425,49 @@ def run_generation(
     if not names:
         raise ConfigError("no generators selected; name at least one (e.g. --generators topic)")
     plugins = _resolve_generators(names)  # unknown names fail before any call is made
+    for name, generator in plugins:
+        output = getattr(generator, "output", "prompts")
+        if output not in OUTPUT_FILES:
+            raise KakugoError(
+                f"generator {name!r} has output {output!r}; "
+                f"use one of {', '.join(OUTPUT_FILES)}"
+            )
+    with _work_lock(work):
+        return _run(lang, config, work, teacher, names, plugins, progress)
 
+
+@contextmanager
+def _work_lock(work: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the work folder: two runs appending to the same files would
+    interleave rows and repeat each other's calls."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no advisory locks, run one at a time
+        yield
+        return
+    with open(work / LOCK_FILE, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise KakugoError(
+                f"another `kakugo generate` is running in {work}; wait for it or stop it first"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _run(
+    lang: Language,
+    config: Config,
+    work: Path,
+    teacher: Teacher | None,
+    names: list[str],
+    plugins: list[tuple[str, Generator]],
+    progress: bool,
+) -> GenerationSummary:
+    gen_config = config["generate"]
     own_teacher = teacher is None
     if teacher is None:
         from kakugo_core.teachers import cache_file_for, make_teacher

@@ -189,3 +189,22 @@ def test_bad_input_is_one_line_and_a_nonzero_exit(
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1, err
+
+
+def test_a_second_run_in_the_same_folder_is_refused(reference: dict, tmp_path: Path) -> None:
+    import fcntl
+
+    from kakugo_core.errors import KakugoError
+
+    work = tmp_path / "work"
+    work.mkdir()
+    with OpenAICompatServer(ScriptedTeacher()) as server:
+        config = load_config(None, small_overrides(server.base_url, reference["corpus"]))
+        with open(work / ".lock", "a+") as held:  # what a running `kakugo generate` holds
+            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            with pytest.raises(KakugoError, match="another `kakugo generate` is running"):
+                run_generation("Javanese", config, work, generators=["topic"], progress=False)
+            assert server.requests == []
+            fcntl.flock(held, fcntl.LOCK_UN)
+        summary = run_generation("Javanese", config, work, generators=["topic"], progress=False)
+    assert summary.rows["prompts:topic"] == reference["summary"].rows["prompts:topic"]
