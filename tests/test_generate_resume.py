@@ -208,3 +208,41 @@ def test_a_second_run_in_the_same_folder_is_refused(reference: dict, tmp_path: P
             fcntl.flock(held, fcntl.LOCK_UN)
         summary = run_generation("Javanese", config, work, generators=["topic"], progress=False)
     assert summary.rows["prompts:topic"] == reference["summary"].rows["prompts:topic"]
+
+
+def test_a_teacher_that_gives_up_stops_the_run_and_a_rerun_resumes(
+    reference: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from kakugo_core.teacher_server import Fault, FaultPlan
+
+    work = tmp_path / "work"
+    failing = FaultPlan(
+        ScriptedTeacher(), [Fault(status=503)] * 1000,
+        when=lambda body: "Rewrite it into a better prompt" in body["messages"][-1]["content"],
+    )
+    with OpenAICompatServer(failing) as server:
+        overrides = small_overrides(server.base_url, reference["corpus"], "teacher.max_retries=1")
+        with pytest.raises(SystemExit) as stop:
+            main(_generate_args(work, overrides))
+    assert stop.value.code == 2
+    errors = [line for line in capsys.readouterr().err.splitlines()
+              if line.startswith("kakugo: error:")]  # retries before it are warnings
+    assert len(errors) == 1 and "503" in errors[0] and "run again" in errors[0], errors
+    summary = json.loads((work / "summary.json").read_text())
+    assert summary["stopped"].startswith("error:")
+    # the stages before improve are complete and kept
+    for key in ("prompts:topic", "prompts:scenario", "prompts:context"):
+        assert summary["rows"][key] == reference["summary"].rows[key]
+    with OpenAICompatServer(ScriptedTeacher()) as server:
+        config = load_config(None, small_overrides(server.base_url, reference["corpus"]))
+        final = run_generation("Javanese", config, work, progress=False)
+        kinds = {
+            "improve" if "Rewrite it into a better prompt" in body["messages"][-1]["content"]
+            else "translate" if "Translate the following" in body["messages"][-1]["content"]
+            else "responses" if body["messages"][0]["role"] == "system"
+            else "earlier stage"
+            for body in server.requests
+        }
+    assert kinds == {"improve", "responses", "translate"}  # finished stages were not re-asked
+    assert final.complete
+    _assert_same_rows(work, reference)
