@@ -4,7 +4,9 @@ Held-out prompts in the target language are answered by the model being scored (
 opponent model (B); the teacher compares every pair in both orders with the rubric in
 ``kakugo_core/data/judge_rubric.md``. Metrics: ``win_rate``, ``tie_rate``, ``loss_rate`` (Wilson
 stderr, n = judged pairs) and ``unparsed``. The engine is :mod:`kakugo_core.judging`; the model
-work lives in :mod:`benchmarks._judge_impl`, imported only when a judge runs.
+work lives in :mod:`benchmarks._judge_impl`, imported only when a judge runs. The module also
+registers ``human_preference`` (native speakers' votes from ``kakugo compare``) so that
+leaderboards show its rates in the same order; it cannot be run against a model.
 
 Options (``kakugo judge`` fills them from the ``[judge]`` and ``[teacher]`` config sections):
 ``prompts`` (file, required), ``opponent`` (model id/folder or a Backend, required),
@@ -48,6 +50,29 @@ class JudgeBenchmark(Benchmark):
         return evaluate(self.name, backend, language, options)
 
 
+class HumanPreferenceBenchmark(Benchmark):
+    """Native speakers' votes (``kakugo compare``): registered so leaderboards and cards know
+    its primary metrics; it is never run against a backend."""
+
+    name = "human_preference"
+    primary_metrics = ("win_rate", "tie_rate", "loss_rate")
+    coverage_key = "human_preference"
+
+    def language_code(self, language: Language) -> str | None:
+        return language.id
+
+    def evaluate(
+        self, backend: Backend, language: Language, options: Mapping[str, Any]
+    ) -> BenchmarkResult:
+        from kakugo_core.errors import KakugoError
+
+        raise KakugoError(
+            "human_preference is measured by people, not computed: run `kakugo compare export`, "
+            "collect votes, then `kakugo compare import VOTES --key KEY` (docs/judging.md)"
+        )
+
+
 @hookimpl
 def register_benchmarks(register: Any) -> None:
     register("judge", JudgeBenchmark, aliases=("llm-judge", "pairwise-judge"))
+    register("human_preference", HumanPreferenceBenchmark, aliases=("human-preference",))

@@ -128,6 +128,24 @@ def test_json_and_csv_votes_import_into_the_store(tmp_path: Path) -> None:
     preference = import_votes([first], out / KEY_FILE)
     assert (preference.wins, preference.ties, preference.losses) == (5, 1, 1)
 
+    # leaderboards show the rates, in win/tie/loss order, with their stderr
+    from kakugo_core.leaderboard import render_store
+
+    header, row = render_store(db, fmt="csv").splitlines()[:2]
+    columns = dict(zip(header.split(","), row.split(","), strict=True))
+    shown = [c for c in header.split(",") if c.startswith("human_preference/") and ":" not in c]
+    assert shown == [f"human_preference/{m}" for m in ("win_rate", "tie_rate", "loss_rate")]
+    assert float(columns["human_preference/win_rate"]) == pytest.approx(5 / 9)
+    assert columns["human_preference/win_rate:n"] == "9"
+
+
+def test_human_preference_cannot_be_run_against_a_model() -> None:
+    from kakugo_core.plugins import create
+
+    benchmark = create("benchmarks", "human_preference")
+    with pytest.raises(KakugoError, match="kakugo compare export"):
+        benchmark.evaluate(None, JAVANESE, {})  # type: ignore[arg-type]
+
 
 def test_a_voters_later_vote_replaces_the_earlier(tmp_path: Path) -> None:
     out, key = export(tmp_path)

@@ -177,6 +177,11 @@ def test_consistent_judge_through_run_bench_wins_every_pair_and_is_stored(
     assert rows["loss_rate"].stderr is not None
     assert rows["win_rate"].language == "jav_Latn" and rows["win_rate"].model == str(models[0])
 
+    from kakugo_core.leaderboard import render_store
+
+    table = render_store(tmp_path / "results.sqlite", fmt="markdown")
+    assert "judge win_rate (%)" in table and "100.0" in table and "unparsed" not in table
+
 
 def test_opponent_is_part_of_the_result_key(
     tmp_path: Path, models: tuple[Path, Path]
