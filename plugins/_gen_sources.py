@@ -101,18 +101,17 @@ def conversation(row: dict[str, Any]) -> list[dict[str, str]] | None:
     return messages
 
 
-def instruction_rows(source: str, subset: str) -> Iterator[dict[str, Any]]:
-    """Rows of an instruction set in Infinity-Instruct's schema (local, or streamed)."""
-    if _is_local(source):
-        path = Path(source).expanduser()
-        if not path.exists():
-            raise KakugoError(f"translate source {source!r} does not exist; give a JSON(L) file")
-        if path.suffix == ".json":
-            data = json.loads(path.read_text("utf-8"))
-            if not isinstance(data, list):
-                raise KakugoError(f"{path}: expected a JSON list of rows")
-            yield from data
-        else:
-            yield from _jsonl_rows(path)
-        return
-    yield from _hub_stream(source, subset or None, "the instruction set")
+def instruction_rows(source: str, subset: str) -> Iterable[dict[str, Any]]:
+    """Rows of an instruction set in Infinity-Instruct's schema: a local file's rows, or the
+    Hub dataset itself (a streaming ``datasets.IterableDataset``, which can be shuffled)."""
+    if not _is_local(source):
+        return _hub_stream(source, subset or None, "the instruction set")
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise KakugoError(f"translate source {source!r} does not exist; give a JSON(L) file")
+    if path.suffix == ".json":
+        data = json.loads(path.read_text("utf-8"))
+        if not isinstance(data, list):
+            raise KakugoError(f"{path}: expected a JSON list of rows")
+        return data
+    return _jsonl_rows(path)

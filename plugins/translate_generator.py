@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from kakugo_core import hookimpl
@@ -107,18 +107,26 @@ def sample_conversations(
     source, samples = str(opts["source"]), int(opts["samples"])
     max_tokens = int(opts["max_input_tokens"])
     rows = instruction_rows(source, str(opts["subset"]))
-    picked: list[tuple[str, list[dict[str, str]]]] = []
-    if _is_local(source):
-        pool = []
-        for index, row in enumerate(rows):
-            messages = eligible(row, max_tokens)
-            if messages is not None:
-                pool.append((str(row.get("id", index)), messages))
-        rng = stable_random(context.seed, "translate")
-        return rng.sample(pool, min(samples, len(pool)))
+    if not _is_local(source):
+        return sample_stream(rows, context.seed, samples, max_tokens)
+    pool = [
+        (str(row.get("id", index)), messages)
+        for index, row in enumerate(rows)
+        if (messages := eligible(row, max_tokens)) is not None
+    ]
+    rng = stable_random(context.seed, "translate")
+    return rng.sample(pool, min(samples, len(pool)))
+
+
+def sample_stream(
+    rows: Iterable[dict[str, Any]], seed: int, samples: int, max_tokens: int
+) -> list[tuple[str, list[dict[str, str]]]]:
+    """The first ``samples`` eligible conversations of a stream too large to hold, shuffled
+    with the seed through a buffer when the stream can shuffle (a ``datasets`` dataset)."""
     stream: Any = rows
     if hasattr(stream, "shuffle"):
-        stream = stream.shuffle(seed=context.seed, buffer_size=SHUFFLE_BUFFER)
+        stream = stream.shuffle(seed=seed, buffer_size=SHUFFLE_BUFFER)
+    picked: list[tuple[str, list[dict[str, str]]]] = []
     for index, row in enumerate(stream):
         messages = eligible(row, max_tokens)
         if messages is not None:

@@ -183,3 +183,21 @@ def test_an_unreachable_hub_corpus_is_one_clear_error() -> None:
         list(corpus_texts("HuggingFaceFW/fineweb-2", "jav_Latn", 5))
     with pytest.raises(KakugoError, match="cannot open the instruction set"):
         list(instruction_rows("BAAI/Infinity-Instruct", "7M_core"))
+
+
+def test_a_streamed_instruction_set_is_shuffled_with_the_seed_and_filtered() -> None:
+    from datasets import Dataset
+
+    from plugins.translate_generator import sample_stream
+
+    rows = list(instruction_rows(str(FIXTURE), ""))
+    stream = Dataset.from_list(rows).to_iterable_dataset(num_shards=2)  # streams like the Hub
+
+    def ids(seed: int, samples: int = 6) -> list[str]:
+        return [source_id for source_id, _ in sample_stream(stream, seed, samples, 2048)]
+
+    assert ids(1) == ids(1)
+    assert ids(1) != ids(2)
+    everything = set(ids(1, samples=100))
+    assert everything == {f"ii-{i}" for i in (1, 2, 3, 4, 5, 8, 10, 11, 12, 13)}
+    assert len(ids(3)) == 6 and set(ids(3)) <= everything
