@@ -36,6 +36,7 @@ Echo = Callable[[str], None]
 
 CARD = "README.md"
 PLOT = "results/base_vs_student.png"
+LOSS_CURVE = "loss_curve.png"  # written by `kakugo train` beside the weights
 TABLES = ("results/comparison.md", "results/comparison.csv", "results/comparison.json")
 DATASET_MARKERS = ("dataset_dict.json", "state.json")
 
@@ -215,6 +216,7 @@ def prepare_release(
             comparison, repo_id=repo_id, language=lang, base_model=base_model,
             license=cfg["release"]["license"], size=size_label(parameter_count(model_dir)),
             tables=tables, plot=PLOT if plot else None, training=training,
+            loss_curve=LOSS_CURVE if (model_dir / LOSS_CURVE).is_file() else None,
             dataset_repo_id=dataset_repo_id,
             think_prompt=cfg["dataset"]["think_system_prompt"],
             concise_prompt=cfg["dataset"]["concise_system_prompt"],

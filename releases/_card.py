@@ -138,18 +138,36 @@ def eval_results_files(comparison: Comparison) -> dict[str, str]:
 
 
 # -- model card ----------------------------------------------------------------------------
+#: training-summary entries too long or too raw for a table (the loss curve is plotted instead)
+SUMMARY_SKIP = frozenset({"losses", "chat_template", "log_history"})
+MAX_VALUE_CHARS = 120
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_value_text(v) for v in value)
+    text = str(value)
+    if isinstance(value, str) and value.startswith(("/", "~")):
+        text = Path(value).name  # a local path: only its last part means anything to readers
+    return text
+
+
 def _flatten(data: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for key, value in data.items():
         name = f"{prefix}{key}"
+        if key in SUMMARY_SKIP:
+            continue
         if isinstance(value, Mapping):
             out.extend(_flatten(value, name + "."))
-        elif isinstance(value, (list, tuple)):
-            text = ", ".join(str(v) for v in value)
-            out.append((name, text if len(text) <= 200 else text[:197] + "..."))
-        else:
-            out.append((name, str(value)))
-    return [(k.replace("|", "\\|"), v.replace("|", "\\|").replace("\n", " ")) for k, v in out]
+            continue
+        text = " ".join(_value_text(value).split())
+        if len(text) > MAX_VALUE_CHARS:
+            text = text[:MAX_VALUE_CHARS - 1] + "…"
+        out.append((name, text))
+    return [(k.replace("|", "\\|"), v.replace("|", "\\|")) for k, v in out]
 
 
 def read_training_summary(model_dir: Path) -> list[tuple[str, str]]:
@@ -177,6 +195,7 @@ def build_model_card(
     tables: str,
     plot: str | None,
     training: list[tuple[str, str]],
+    loss_curve: str | None,
     dataset_repo_id: str | None,
     think_prompt: str,
     concise_prompt: str,
@@ -213,6 +232,7 @@ def build_model_card(
         tables=tables,
         plot=plot,
         training=training,
+        loss_curve=loss_curve,
         dataset_repo_id=dataset_repo_id,
         dataset_url=hub_url(dataset_repo_id, "dataset") if dataset_repo_id else None,
         think_prompt=think_prompt,

@@ -33,9 +33,13 @@ def student(tiny_model: Path, tmp_path: Path) -> Path:
     folder = tmp_path / "student"
     shutil.copytree(tiny_model, folder)
     (folder / "training_summary.json").write_text(json.dumps({
-        "base_model": BASE, "method": "full", "epochs": 1, "learning_rate": 1e-5,
-        "dataset": {"rows": 1234, "think": 800, "concise": 434},
+        "base_model": BASE, "dataset": "/home/someone/runs/jav/dataset", "epochs": 1,
+        "options": {"method": "full", "learning_rate": 1e-5},
+        "train": {"examples": 1234, "train_loss": 2.3456789,
+                  "losses": [{"stage": "sft", "train": [[1, 3.0], [2, 2.5]]}],
+                  "chat_template": "{% for message in messages %}..."},
     }))
+    (folder / "loss_curve.png").write_bytes(b"\x89PNG\r\n\x1a\n fake")
     return folder
 
 
@@ -116,8 +120,13 @@ def test_card_tables_show_base_student_others_with_deltas_and_errors(
     assert str(student) not in text  # the local path never reaches the card
     # usage in both modes, training summary, limitations, both citations
     for needle in ("Think step by step", "Answer concisely", "from vllm import LLM",
-                   "| dataset.rows | 1234 |", "## Limitations", "2601.14051", "2403.10882"):
+                   "| train.examples | 1234 |", "| train.train_loss | 2.346 |",
+                   "| options.learning_rate | 1e-05 |", "| dataset | dataset |",
+                   "![Training and validation loss](loss_curve.png)",
+                   "## Limitations", "2601.14051", "2403.10882"):
         assert needle in text
+    assert "/home/someone" not in text and "train.losses" not in text
+    assert "{% for message" not in text
     records = json.loads((out / "results/comparison.json").read_text())["results"]
     assert {(r["model"], r["benchmark"], r["metric"], r["value"]) for r in records
             if r["role"] == "student"} == {

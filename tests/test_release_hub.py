@@ -278,3 +278,33 @@ def test_dry_run_prints_exactly_what_would_change_and_changes_nothing(
     assert "upload     README.md" in out and "upload     results/comparison.md" in out
     assert "unchanged  model.safetensors" in out and "unchanged  config.json" in out
     assert len(hub.writes()) == writes
+
+
+def test_a_concurrent_push_makes_the_release_fail_instead_of_mixing_trees(
+    hub: HubServer, scored: tuple[Path, Path, Path], store_path: Path,
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from huggingface_hub import CommitOperationAdd, HfApi
+
+    import releases._hub as hub_module
+
+    _release(scored, store_path)
+    with ResultsStore(store_path) as store:
+        store.put("someone/else", "", "sib200", "jav_Latn", 0, "p", [("acc", 0.5, 0.1, 24)])
+    compare = hub_module.plan
+
+    def compare_then_someone_pushes(*args: object, **kwargs: object) -> object:
+        changes = compare(*args, **kwargs)  # type: ignore[arg-type]
+        HfApi(token=TOKEN).create_commit(REPO, [CommitOperationAdd("notes.txt", b"mine")],
+                                         commit_message="meanwhile")
+        return changes
+
+    monkeypatch.setattr(hub_module, "plan", compare_then_someone_pushes)
+    commits = _commits(hub)
+    with pytest.raises(KakugoError, match="changed meanwhile") as err:
+        _release(scored, store_path)
+    assert "\n" not in str(err.value)
+    repo = hub.repo(REPO)
+    head = repo.commits[repo.branches["main"]]
+    assert _commits(hub) == commits + 1 and head.title == "meanwhile"
+    assert b"someone/else" not in head.files["README.md"]
