@@ -53,6 +53,7 @@ __all__ = [
     "judge_request",
     "load_prompts",
     "parse_verdict",
+    "position_bias",
     "preference_scores",
     "rubric_digest",
     "rubric_text",
@@ -233,6 +234,18 @@ def combine_verdicts(a_first: str | None, b_first: str | None) -> str | None:
         return None
     total = _points_for_a(a_first, True) + _points_for_a(b_first, False)
     return "win" if total > 0 else "loss" if total < 0 else "tie"
+
+
+def position_bias(pairs: Sequence[tuple[str | None, str | None]]) -> dict[str, int]:
+    """How much the judge followed positions, from (verdict A first, verdict B first) pairs:
+    ``consistent`` pairs (both orders name the same model, or both tie) of ``pairs`` with both
+    verdicts parsed, and ``first_chosen`` verdicts picking the first answer of ``decisive``
+    (non-tie) verdicts. An unbiased judge picks the first position about half the time."""
+    both = [(a, b) for a, b in pairs if a is not None and b is not None]
+    consistent = sum(1 for a, b in both if _points_for_a(a, True) == _points_for_a(b, False))
+    verdicts = [v for pair in pairs for v in pair if v is not None and v != TIE]
+    return {"consistent": consistent, "pairs": len(both),
+            "first_chosen": sum(1 for v in verdicts if v == FIRST), "decisive": len(verdicts)}
 
 
 @dataclass

@@ -47,6 +47,8 @@ def test_kakugo_judge_stores_rates_with_the_opponent(
         assert len(server.requests) == 2 * len(JAVANESE_PROMPTS)
     out = capsys.readouterr().out
     assert "win_rate 1.000" in out and "unparsed judge answers: 0 of 12" in out
+    assert "consistent across both orders on 6 of 6 pairs" in out
+    assert "picked the first answer in 6 of 12 decisive verdicts" in out
     with ResultsStore(db) as store:
         rows = {r.metric: r for r in store.rows(benchmarks=["judge"])}
     assert rows["win_rate"].value == 1.0 and rows["win_rate"].n == len(JAVANESE_PROMPTS)

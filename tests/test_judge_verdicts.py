@@ -15,6 +15,7 @@ from kakugo_core.judging import (
     judge_request,
     load_prompts,
     parse_verdict,
+    position_bias,
     preference_scores,
     rubric_text,
     wilson_interval,
@@ -108,3 +109,12 @@ def test_load_prompts_formats_and_errors(tmp_path: Path) -> None:
             load_prompts(path)
     with pytest.raises(KakugoError, match="no such prompts file"):
         load_prompts(tmp_path / "absent.jsonl")
+
+
+def test_position_bias_diagnostics() -> None:
+    # a first-position judge: never consistent, always picks the first answer
+    assert position_bias([("1", "1"), ("1", "1")]) == {
+        "consistent": 0, "pairs": 2, "first_chosen": 4, "decisive": 4}
+    # a consistent judge: A shown first wins as "1", A shown second wins as "2"
+    assert position_bias([("1", "2"), ("tie", "tie"), ("2", "1"), (None, "2")]) == {
+        "consistent": 3, "pairs": 3, "first_chosen": 2, "decisive": 5}

@@ -37,8 +37,11 @@ def answer_with(
             scorer = create("backends", backend, model=model, **options)
             try:
                 bar.update(task, description=f"answering with {model}")
-                answers.append(answer_prompts(scorer, items, max_new_tokens,
-                                              progress=lambda n, t=task: bar.advance(t, n)))
+
+                def advance(n: int, task_id: Any = task) -> None:
+                    bar.advance(task_id, n)
+
+                answers.append(answer_prompts(scorer, items, max_new_tokens, progress=advance))
                 revisions.append(scorer.revision or "")
             finally:
                 scorer.close()

@@ -56,7 +56,7 @@ def judge(
     from kakugo_core.commands.compare import backend_options
     from kakugo_core.config import load_config
     from kakugo_core.errors import KakugoError
-    from kakugo_core.judging import wilson_interval
+    from kakugo_core.judging import position_bias, wilson_interval
     from kakugo_core.languages import resolve
     from kakugo_core.plugins import create
     from kakugo_core.store import ResultsStore
@@ -108,6 +108,11 @@ def judge(
         click.echo(f"  {outcome}_rate {score.value:.3f}  (95% Wilson {low:.3f}-{high:.3f})")
     click.echo(f"  unparsed judge answers: {int(scores['unparsed'].value)} of "
                f"{scores['unparsed'].n}")
+    bias = position_bias([(p["verdict_a_first"], p["verdict_b_first"])
+                          for p in result.predictions])
+    click.echo(f"  judge consistent across both orders on {bias['consistent']} of "
+               f"{bias['pairs']} pairs; picked the first answer in {bias['first_chosen']} of "
+               f"{bias['decisive']} decisive verdicts")
     click.echo(f"stored as judge in {where}")
 
 
