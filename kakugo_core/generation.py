@@ -158,7 +158,7 @@ class MeteredTeacher(Teacher):
         self.total = Usage()  # every run in this work folder
         self._usage_file = usage_file
         self._lock = threading.Lock()
-        for row in _read_jsonl(usage_file):
+        for row in _read_jsonl(usage_file, repair=True):
             self.total.merge(row)
 
     def _check_budget(self) -> None:
@@ -216,8 +216,9 @@ class MeteredTeacher(Teacher):
 
 
 # -- JSONL files -------------------------------------------------------------------------------
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Rows of a JSONL file; a torn last line (a killed writer) is dropped and cut off."""
+def _read_jsonl(path: Path, repair: bool = False) -> list[dict[str, Any]]:
+    """Rows of a JSONL file. A torn last line (a killed writer) is skipped, and with ``repair``
+    (only while holding the work folder's lock, before appending) cut off the file."""
     if not path.exists():
         return []
     rows: list[dict[str, Any]] = []
@@ -238,16 +239,17 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
                     f"{path}: line {len(rows) + 1} is not JSON; fix or remove it and run again"
                 ) from None
         good_end = offset
-    if good_end < len(data):
+    if repair and good_end < len(data):
         with open(path, "r+b") as handle:
             handle.truncate(good_end)
     return rows
 
 
-def read_rows(work_dir: str | Path, output: str) -> list[dict[str, Any]]:
-    """The rows of one output (``prompts``, ``responses``, ``translations``, ``rejects``)."""
+def read_rows(work_dir: str | Path, output: str, repair: bool = False) -> list[dict[str, Any]]:
+    """The rows of one output (``prompts``, ``responses``, ``translations``, ``rejects``).
+    Safe while a run is writing: a line still being written is not returned."""
     name = OUTPUT_FILES.get(output, REJECTS_FILE if output == "rejects" else output)
-    return _read_jsonl(Path(work_dir) / name)
+    return _read_jsonl(Path(work_dir) / name, repair)
 
 
 class RowWriter:
@@ -566,5 +568,6 @@ def _generator_options(config: Config, name: str) -> dict[str, Any]:
 def _done_ids(work: Path) -> set[str]:
     done: set[str] = set()
     for output in (*OUTPUT_FILES, "rejects"):
-        done.update(str(row["id"]) for row in read_rows(work, output) if "id" in row)
+        rows = read_rows(work, output, repair=True)  # under the lock, before appending
+        done.update(str(row["id"]) for row in rows if "id" in row)
     return done

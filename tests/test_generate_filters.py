@@ -154,8 +154,11 @@ def test_local_corpora_read_jsonl_and_blank_line_separated_text(tmp_path: Path) 
 
 def test_a_torn_last_line_is_cut_off_and_a_corrupt_one_is_an_error(tmp_path: Path) -> None:
     path = tmp_path / "prompts.jsonl"
-    path.write_bytes(b'{"id": "a"}\n{"id": "b"}\n{"id": "c", "pro')
+    torn = b'{"id": "a"}\n{"id": "b"}\n{"id": "c", "pro'
+    path.write_bytes(torn)
     assert [r["id"] for r in read_rows(tmp_path, "prompts")] == ["a", "b"]
+    assert path.read_bytes() == torn  # readers never write: a run may be appending right now
+    assert [r["id"] for r in read_rows(tmp_path, "prompts", repair=True)] == ["a", "b"]
     assert path.read_bytes() == b'{"id": "a"}\n{"id": "b"}\n'  # the next append starts clean
     path.write_bytes(b'{"id": "a"}\nnot json\n{"id": "c"}\n')
     with pytest.raises(KakugoError, match="line 2"):
