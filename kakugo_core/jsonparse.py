@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from typing import Any
 
 from kakugo_core.errors import KakugoError
@@ -31,64 +30,17 @@ class JSONExtractionError(KakugoError):
         self.reason = reason
 
 
-def _balanced_spans(text: str) -> Iterator[str]:
-    """Every maximal ``{...}`` or ``[...]`` span, respecting strings and escapes."""
-    i = 0
-    n = len(text)
-    while i < n:
-        if text[i] not in "{[":
-            i += 1
-            continue
-        stack: list[str] = []
-        in_string = False
-        escaped = False
-        end = -1
-        for j in range(i, n):
-            ch = text[j]
-            if in_string:
-                if escaped:
-                    escaped = False
-                elif ch == "\\":
-                    escaped = True
-                elif ch == '"':
-                    in_string = False
-                continue
-            if ch == '"':
-                in_string = True
-            elif ch in "{[":
-                stack.append("}" if ch == "{" else "]")
-            elif ch in "}]":
-                if not stack or stack.pop() != ch:
-                    break
-                if not stack:
-                    end = j
-                    break
-        if end >= 0:
-            yield text[i : end + 1]
-            i = end + 1
-        else:
-            i += 1
+_DECODER = json.JSONDecoder()
+_OPENER = re.compile(r"[\[{]")
 
 
-def _candidates(text: str) -> Iterator[str]:
-    without_think = _THINK.sub("", text)
-    for block in _FENCE.findall(without_think):
-        yield block.strip()
-    yield without_think.strip()
-    # an unclosed fence: everything after the opening marker
-    opened = re.search(r"```[ \t]*(?:json5?|JSON)?[ \t]*\n", without_think)
-    if opened:
-        yield without_think[opened.end() :].strip()
-    spans = sorted(_balanced_spans(without_think), key=len, reverse=True)
-    yield from spans
+def _repair(text: str) -> str:
+    """Trailing commas removed, curly double quotes made straight."""
+    return _TRAILING_COMMA.sub(r"\1", text.translate(_SMART_QUOTES))
 
 
 def _loads(candidate: str) -> Any:
-    for attempt in (
-        candidate,
-        _TRAILING_COMMA.sub(r"\1", candidate),
-        _TRAILING_COMMA.sub(r"\1", candidate.translate(_SMART_QUOTES)),
-    ):
+    for attempt in (candidate, _repair(candidate)):
         try:
             return json.loads(attempt)
         except (json.JSONDecodeError, RecursionError):
@@ -96,20 +48,51 @@ def _loads(candidate: str) -> Any:
     raise ValueError("not JSON")
 
 
+def _longest_value(text: str) -> tuple[bool, Any]:
+    """The longest top-level JSON object or array embedded in ``text``. Each ``{``/``[`` is tried
+    with the C decoder (which fails fast), and a found value is skipped over as a whole, so the
+    scan stays near-linear even on answers full of stray brackets."""
+    best: tuple[int, Any] | None = None
+    position = 0
+    while True:
+        match = _OPENER.search(text, position)
+        if match is None:
+            break
+        try:
+            value, end = _DECODER.raw_decode(text, match.start())
+        except (json.JSONDecodeError, RecursionError):
+            position = match.start() + 1
+            continue
+        if best is None or end - match.start() > best[0]:
+            best = (end - match.start(), value)
+        position = end
+    return (best is not None), (best[1] if best else None)
+
+
 def extract_json(text: str | None) -> Any:
-    """The first JSON value found in a teacher answer; :class:`JSONExtractionError` otherwise."""
+    """The JSON value of a teacher answer; :class:`JSONExtractionError` when there is none.
+
+    Tried in order: each fenced block, the whole answer (outside ``<think>``), an unclosed
+    fence's rest, then the longest ``{...}``/``[...]`` embedded in the answer — each as written,
+    then with trailing commas and curly quotes repaired."""
     if text is None or not text.strip():
         raise JSONExtractionError("empty", "the teacher's answer was empty")
-    saw_bracket = False
-    for candidate in _candidates(text):
-        if not candidate:
-            continue
-        saw_bracket = saw_bracket or any(c in candidate for c in "{[")
-        try:
-            return _loads(candidate)
-        except ValueError:
-            continue
-    if not saw_bracket:
+    body = _THINK.sub("", text)
+    whole = [block.strip() for block in _FENCE.findall(body)] + [body.strip()]
+    opened = re.search(r"```[ \t]*(?:json5?|JSON)?[ \t]*\n", body)
+    if opened:
+        whole.append(body[opened.end() :].strip())
+    for candidate in whole:
+        if candidate:
+            try:
+                return _loads(candidate)
+            except ValueError:
+                pass
+    for variant in (body, _repair(body)):
+        found, value = _longest_value(variant)
+        if found:
+            return value
+    if not any(c in body for c in "{[\u201c"):
         raise JSONExtractionError("no_json", "the teacher's answer holds no JSON")
     raise JSONExtractionError("invalid_json", "the teacher's answer holds malformed JSON")
 
