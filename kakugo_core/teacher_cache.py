@@ -2,7 +2,8 @@
 
 Each reply is one JSON line keyed by the sha256 of (teacher name, model, sampling parameters,
 messages, and the teacher's own ``cache_params``), appended, flushed and fsync'd as soon as it
-arrives, so a killed run loses only the calls in flight and a rerun never pays twice. A line that
+arrives (replies that arrive together share one write and one fsync), so a killed run
+loses only the calls in flight and a rerun never pays twice. A line that
 does not parse (e.g. the half-written last line of a killed run) is skipped with one warning.
 Replies served from the cache carry ``cached=True`` and ``cost=0``; their original cost is
 counted in :attr:`CachedTeacher.saved_cost`. Identical requests in one batch are asked once.
@@ -23,7 +24,7 @@ from typing import Any
 
 from kakugo_core.errors import KakugoError
 from kakugo_core.interfaces import Teacher, TeacherReply, TeacherRequest
-from kakugo_core.teachers import iter_complete
+from kakugo_core.teachers import iter_complete_groups
 
 log = logging.getLogger("kakugo")
 
@@ -126,7 +127,7 @@ class CachedTeacher(Teacher):
             view = view[written:]
         os.fsync(self._fd)
 
-    def _append(self, key: str, reply: TeacherReply) -> None:
+    def _record(self, key: str, reply: TeacherReply) -> bytes:
         record = {
             "v": CACHE_FORMAT,
             "key": key,
@@ -139,10 +140,15 @@ class CachedTeacher(Teacher):
             "cost": reply.cost,
             "time": round(time.time(), 3),
         }
-        line = json.dumps(record, ensure_ascii=False) + "\n"
+        return (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+
+    def _append(self, entries: list[tuple[str, TeacherReply]]) -> None:
+        """Write replies as lines with one write and one fsync (a group commit)."""
+        data = b"".join(self._record(key, reply) for key, reply in entries)
         with self._lock:
-            self._write(line.encode("utf-8"))
-            self._entries[key] = reply
+            self._write(data)
+            for key, reply in entries:
+                self._entries[key] = reply
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -179,17 +185,18 @@ class CachedTeacher(Teacher):
             return
         todo_keys = list(waiting)
         todo = [requests[waiting[k][0]] for k in todo_keys]
-        for position, reply in iter_complete(self.inner, todo):
-            key = todo_keys[position]
-            self._append(key, replace(reply, cached=False))
-            self.calls += 1
-            self.prompt_tokens += reply.prompt_tokens
-            self.completion_tokens += reply.completion_tokens
-            self.cost += reply.cost
-            first, *duplicates = waiting[key]
-            yield first, reply
-            for index in duplicates:
-                yield index, self._hit(reply)
+        for group in iter_complete_groups(self.inner, todo):
+            fresh = [(todo_keys[i], replace(reply, cached=False)) for i, reply in group]
+            self._append(fresh)  # durable before anyone sees it
+            for key, reply in fresh:
+                self.calls += 1
+                self.prompt_tokens += reply.prompt_tokens
+                self.completion_tokens += reply.completion_tokens
+                self.cost += reply.cost
+                first, *duplicates = waiting[key]
+                yield first, reply
+                for index in duplicates:
+                    yield index, self._hit(reply)
 
     def complete(self, requests: Sequence[TeacherRequest]) -> list[TeacherReply]:
         replies: list[TeacherReply | None] = [None] * len(requests)

@@ -7,6 +7,7 @@ a :class:`~kakugo_core.teacher_cache.CachedTeacher`, so nothing paid for is aske
 ``iter_complete(teacher, requests)`` yields ``(index, reply)`` as replies arrive, from any
 teacher: teachers that stream (a ``complete_iter`` method, e.g. :class:`StreamingTeacher`
 subclasses) give each reply as soon as it is ready; others answer the batch at once.
+``iter_complete_groups`` yields lists of the replies ready together (for group commits).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ __all__ = [
     "TeacherUnavailableError",
     "cache_file_for",
     "iter_complete",
+    "iter_complete_groups",
     "make_teacher",
 ]
 
@@ -59,6 +61,13 @@ class StreamingTeacher(Teacher):
         """Yield ``(index into requests, reply)`` in completion order."""
         raise NotImplementedError
 
+    def complete_groups(
+        self, requests: Sequence[TeacherRequest]
+    ) -> Iterator[list[tuple[int, TeacherReply]]]:
+        """Lists of ``(index, reply)`` that became ready together (default: one by one)."""
+        for item in self.complete_iter(requests):
+            yield [item]
+
     def complete(self, requests: Sequence[TeacherRequest]) -> list[TeacherReply]:
         replies: list[TeacherReply | None] = [None] * len(requests)
         for index, reply in self.complete_iter(requests):
@@ -78,6 +87,18 @@ def iter_complete(
         yield from stream(requests)
         return
     yield from enumerate(teacher.complete(requests))
+
+
+def iter_complete_groups(
+    teacher: Teacher, requests: Sequence[TeacherRequest]
+) -> Iterator[list[tuple[int, TeacherReply]]]:
+    """Lists of ``(index, reply)`` pairs, each list the replies that were ready together."""
+    groups = getattr(teacher, "complete_groups", None)
+    if callable(groups):
+        yield from groups(requests)
+        return
+    for item in iter_complete(teacher, requests):
+        yield [item]
 
 
 def teacher_options(config: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:

@@ -183,13 +183,15 @@ class TransformersTeacher(StreamingTeacher):
         if not requests:
             return
         self._load()
-        groups: dict[tuple[Any, ...], list[int]] = {}
+        groups: dict[str, list[int]] = {}
         for index, request in enumerate(requests):
-            params = (request.temperature, request.top_p, request.max_tokens, request.extra)
+            params = repr((request.temperature, request.top_p, request.max_tokens, request.extra))
             groups.setdefault(params, []).append(index)
-        for (temperature, _top_p, _max, extra), indices in groups.items():
+        for indices in groups.values():
+            first = requests[indices[0]]
             # a seeded sample is generated alone, so its answer depends on nothing else
-            size = 1 if temperature > 0 and "seed" in dict(extra) else self.batch_size
+            seeded = first.temperature > 0 and "seed" in dict(first.extra)
+            size = 1 if seeded else self.batch_size
             for start in range(0, len(indices), size):
                 chunk = indices[start : start + size]
                 replies = self._generate([requests[i] for i in chunk])

@@ -231,6 +231,40 @@ def test_closing_the_iterator_early_stops_asking() -> None:
         assert len(server.requests) <= 4
 
 
+def test_fault_plan_can_target_some_requests() -> None:
+    plan = FaultPlan(echo_responder, [Fault(status=500)] * 2,
+                     when=lambda body: body["messages"][-1]["content"] == "b")
+    with OpenAICompatServer(plan) as server:
+        client = teacher(server)
+        replies = client.complete([ask("a"), ask("b"), ask("c")])
+        assert sorted(b["messages"][-1]["content"] for b in server.requests) == [
+            "a", "b", "b", "b", "c"]
+    assert [r.content for r in replies] == ["echo: a", "echo: b", "echo: c"]
+    assert len(plan.used) == 2 and plan.pending == []
+
+
+def test_server_runs_as_a_module_for_demos() -> None:
+    import subprocess
+    import sys
+    import urllib.request
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kakugo_core.teacher_server", "--port", "0"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        line = process.stdout.readline() if process.stdout else ""
+        assert line.startswith("serving http://127.0.0.1:"), line
+        base_url = line.split()[1]
+        with urllib.request.urlopen(f"{base_url}/models", timeout=10) as response:
+            assert json.load(response)["object"] == "list"
+    finally:
+        process.terminate()
+        process.wait(10)
+        if process.stdout:
+            process.stdout.close()
+
+
 def test_server_lists_its_model_and_counts_words() -> None:
     import urllib.request
 
