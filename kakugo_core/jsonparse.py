@@ -1,9 +1,9 @@
 """Robust JSON extraction from teacher answers.
 
 Teachers wrap JSON in prose, in ```json fences, in ``<think>`` blocks, and leave trailing commas.
-:func:`extract_json` tries, in order: every fenced block, the whole answer, then every balanced
-``{...}`` / ``[...]`` span found in the text; each candidate is tried as is and with trailing
-commas and smart quotes repaired. Failures raise :class:`JSONExtractionError`, whose ``reason`` is
+:func:`extract_json` tries, in order: every fenced block, the whole answer, then the longest
+``{...}`` / ``[...]`` value embedded in the text; each as written, then with trailing commas and
+curly quotes repaired. Failures raise :class:`JSONExtractionError`, whose ``reason`` is
 a short slug (``empty``, ``no_json``, ``invalid_json``, ``wrong_shape``) that the generation
 runner counts.
 """
