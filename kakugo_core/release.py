@@ -18,6 +18,7 @@ Public API::
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 import tempfile
@@ -33,6 +34,7 @@ from kakugo_core.languages import Language, resolve
 from kakugo_core.store import ResultsStore
 
 Echo = Callable[[str], None]
+log = logging.getLogger("kakugo")
 
 CARD = "README.md"
 PLOT = "results/base_vs_student.png"
@@ -197,6 +199,10 @@ def prepare_release(
     results = _open_store(store)
     student = find_store_model(results, model_dir, model_name)
     comparison = build_comparison(results, student, base_model, others=others)
+    if not any(base_model in row.cells for row in comparison.rows):
+        log.warning("the results store has no results for the base model %r on the student's "
+                    "benchmarks; the card will show no base column values or plot (run "
+                    "`kakugo bench -m %s` first)", base_model, base_model)
     training = read_training_summary(model_dir)
     labels = {student: repo_id}
 

@@ -284,3 +284,20 @@ def test_folder_target_release_is_idempotent(
     again = release(student, target="folder", repo_id=REPO_ID, store=store, base_model=BASE,
                     language="jav", dataset_dir=ds, out_dir=out)
     assert not again.changed and again.dataset is not None and not again.dataset.changed
+
+
+def test_a_base_without_results_is_warned_about_and_shown_empty(
+    student: Path, store: ResultsStore, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import logging
+
+    # `kakugo` CLI runs earlier in the session stop this logger from propagating to caplog
+    monkeypatch.setattr(logging.getLogger("kakugo"), "propagate", True)
+    out = prepare_release(student, store=store, base_model="never/benchmarked",
+                          language="jav", out_dir=tmp_path / "release", repo_id=REPO_ID)
+    assert "no results for the base model 'never/benchmarked'" in caplog.text
+    text = (out / "README.md").read_text()
+    assert "| jav_Latn | acc | 204 | 3 | – | 42.0 ± 3.0 | – |" in text
+    assert not (out / "results/base_vs_student.png").exists()
+    assert "base_vs_student.png" not in text
