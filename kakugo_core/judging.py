@@ -4,7 +4,8 @@ The engine behind the ``judge`` benchmark and ``kakugo compare``; cheap to impor
 
 * **Prompts** come from a JSONL/JSON file of rows with a ``prompt`` field (a generator's
   ``prompts.jsonl`` kept out of training; a row's ``context`` is put before the prompt, as in
-  training) or MT-Bench-style rows with ``turns`` (the first turn is used).
+  training), MT-Bench-style rows with ``turns`` (the first turn is used), or a run's
+  ``dataset/`` folder, whose ``validation`` split the student never trained on.
 * **Both orders.** Every pair (answer of model A, answer of model B) is judged twice, once with
   A shown first and once with B shown first, to cancel position bias.
 * **Verdicts.** The rubric (``kakugo_core/data/judge_rubric.md``) asks for a last line
@@ -92,10 +93,41 @@ def _row_text(row: dict[str, Any]) -> str:
     return ""
 
 
+def _dataset_prompts(folder: Path) -> list[PromptItem]:
+    """The first user turn of every generated row of a Kakugo dataset's ``validation`` split
+    (rows the student never trained on); translated rows are skipped unless nothing else is
+    there."""
+    from datasets import load_from_disk
+
+    try:
+        dataset = load_from_disk(str(folder))
+        split = dataset["validation"]
+    except (OSError, KeyError, ValueError, FileNotFoundError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise KakugoError(f"{folder}: not a Kakugo dataset with a validation split ({first}); "
+                          "pass a prompts JSONL file or the dataset/ folder of a run") from None
+    rows = []
+    for index, row in enumerate(split):
+        user = next((m.get("content", "") for m in row.get("messages") or []
+                     if m.get("role") == "user"), "")
+        if user and user.strip():
+            rows.append((index, row.get("generation_method", ""), user.strip()))
+    generated = [r for r in rows if r[1] != "translate"]
+    chosen = generated or rows
+    if not chosen:
+        raise KakugoError(f"{folder}: the validation split has no user prompts; build the "
+                          "dataset with [dataset].validation_fraction > 0")
+    return [PromptItem(f"validation:{index}", text) for index, _method, text in chosen]
+
+
 def load_prompts(path: str | Path, limit: int | None = None) -> list[PromptItem]:
-    """Prompts from a JSONL (or JSON list) file of rows with a ``prompt`` (or ``turns``) field;
-    ids from ``id`` / ``question_id``, else the line number. Bad input is a KakugoError."""
+    """Prompts from a JSONL (or JSON list) file of rows with a ``prompt`` (or ``turns``) field
+    (ids from ``id`` / ``question_id``, else the line number), or from a Kakugo dataset folder
+    (its ``validation`` split: held out of training). Bad input is a KakugoError."""
     path = Path(path)
+    if path.is_dir():
+        held_out = _dataset_prompts(path)
+        return held_out[:limit] if limit and limit > 0 else held_out
     try:
         text = path.read_text("utf-8")
     except FileNotFoundError:

@@ -118,3 +118,29 @@ def test_position_bias_diagnostics() -> None:
     # a consistent judge: A shown first wins as "1", A shown second wins as "2"
     assert position_bias([("1", "2"), ("tie", "tie"), ("2", "1"), (None, "2")]) == {
         "consistent": 3, "pairs": 3, "first_chosen": 2, "decisive": 5}
+
+
+def test_prompts_from_a_datasets_validation_split(tmp_path: Path) -> None:
+    from datasets import Dataset, DatasetDict
+
+    def rows(texts: list[tuple[str, str]]) -> Dataset:
+        return Dataset.from_list([
+            {"generation_method": method, "system": "Think first.",
+             "messages": [{"role": "user", "content": text},
+                          {"role": "assistant", "content": "..."}]}
+            for method, text in texts
+        ])
+
+    folder = tmp_path / "dataset"
+    DatasetDict({
+        "train": rows([("topic", "Trained on, never a judge prompt.")]),
+        "validation": rows([("topic", "Apa kabar?"), ("translate", "Translated turn."),
+                            ("scenario", "Critakna Yogya.")]),
+    }).save_to_disk(str(folder))
+    items = load_prompts(folder)
+    assert [(i.id, i.text) for i in items] == [
+        ("validation:0", "Apa kabar?"), ("validation:2", "Critakna Yogya.")]
+    assert len(load_prompts(folder, limit=1)) == 1
+    DatasetDict({"train": rows([("topic", "x")])}).save_to_disk(str(tmp_path / "no-val"))
+    with pytest.raises(KakugoError, match="validation split"):
+        load_prompts(tmp_path / "no-val")

@@ -65,9 +65,10 @@ def compare() -> None:
 @click.option("--model", "-m", "models", multiple=True, required=True, metavar="MODEL",
               help="Give exactly two: the candidate first, then the opponent (Hub ids or local "
                    "folders). Rates are imported from the first model's side.")
-@click.option("--prompts", "-p", required=True, type=click.Path(dir_okay=False),
-              help="Held-out prompts: JSONL with a 'prompt' field (e.g. generated prompts kept "
-                   "out of training, or translated MT-Bench questions).")
+@click.option("--prompts", "-p", required=True, type=click.Path(),
+              help="Held-out prompts: JSONL with a 'prompt' field (e.g. translated MT-Bench "
+                   "questions), or a run's dataset/ folder (its validation split, never "
+                   "trained on).")
 @click.option("--language", "-l", required=True,
               help="The prompts' language: a name, ISO code or FLORES id.")
 @click.option("--out", "-o", "out_dir", required=True, type=click.Path(file_okay=False),

@@ -12,8 +12,9 @@ import click
               help="The candidate (Hub id or local folder); rates are from its side.")
 @click.option("--opponent", "-o", default=None, metavar="MODEL",
               help="The baseline it is compared with (default: judge.opponent).")
-@click.option("--prompts", "-p", default=None, type=click.Path(dir_okay=False),
-              help="Held-out prompts, JSONL with a 'prompt' field (default: judge.prompts).")
+@click.option("--prompts", "-p", default=None, type=click.Path(),
+              help="Held-out prompts: JSONL with a 'prompt' field, or a run's dataset/ folder "
+                   "(its validation split) (default: judge.prompts).")
 @click.option("--language", "-l", required=True,
               help="The prompts' language: a name, ISO code or FLORES id.")
 @click.option("--limit", type=click.IntRange(min=0), default=None,
