@@ -59,3 +59,52 @@ def _row(link: str, number: int, passage: str, question: str, answers: list[str]
         "mc_answer3": answers[2], "mc_answer4": answers[3],
         "correct_answer_num": str(gold + 1), "dialect": code, "ds": "2023-05-03",
     }
+
+
+def sib200_training_texts(sib_dir: str | Path, codes: list[str], split: str = "train") -> list[str]:
+    """SIB-200 items formatted as the sib200 benchmark's prompt plus the gold label."""
+    from benchmarks.sib200 import TEMPLATE
+
+    texts = []
+    for code in codes:
+        for row in read_rows(Path(sib_dir) / code / f"{split}.tsv", ("index_id", "category",
+                                                                      "text")):
+            texts.append(TEMPLATE.format(text=row["text"].strip()) + f" {row['category']}")
+    return texts
+
+
+def train_tiny_model(
+    model_dir: str | Path, out_dir: str | Path, texts: list[str], steps: int = 60,
+    batch_size: int = 16, lr: float = 3e-3, seed: int = 0,
+) -> Path:
+    """A few steps of plain causal-LM training of a (tiny) model on ``texts``, saved to
+    ``out_dir``: enough for predictions that depend on the input, so parity checks and speed
+    comparisons are not comparing a constant answer."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    out = Path(out_dir)
+    stamp = out / ".kakugo-trained"
+    key = f"{model_dir}:{len(texts)}:{steps}:{batch_size}:{lr}:{seed}"
+    if stamp.exists() and stamp.read_text() == key:
+        return out
+    torch.manual_seed(seed)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    rng = random.Random(seed)
+    for _ in range(steps):
+        batch = tokenizer(rng.sample(texts, min(batch_size, len(texts))), return_tensors="pt",
+                          padding=True, truncation=True, max_length=128)
+        labels = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
+        loss = model(**batch, labels=labels).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    model.eval()
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    stamp.write_text(key)
+    return out

@@ -9,8 +9,9 @@ from kakugo_core.plugins import create
 
 pytestmark = pytest.mark.slow
 
+JAV = "Text: Mutasi nambah variasi genetik anyar.\nTopic:"
 REQUESTS = [
-    LoglikelihoodRequest("Text: Mutasi nambah variasi genetik anyar.\nTopic:", " science/technology"),
+    LoglikelihoodRequest(JAV, " science/technology"),
     LoglikelihoodRequest("Text: Mutasi nambah variasi genetik anyar.\nTopic:", " travel"),
     LoglikelihoodRequest("Text: Mutasi nambah variasi genetik anyar.\nTopic:", " geography"),
     LoglikelihoodRequest("Text: The PBS show has more than two-dozen Emmy awards.\nTopic: ",
