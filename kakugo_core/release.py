@@ -170,14 +170,20 @@ def prepare_release(
     dataset_repo_id: str | None = None,
     others: list[str] | None = None,
     config: Config | None = None,
+    link_model_files: bool = False,
 ) -> Path:
     """Assemble the model's release folder at ``out_dir`` (replaced as a whole) and return it:
     the model's files (weights, config, tokenizer, chat template, training summary), ``README.md``
     (the model card), ``results/comparison.{md,csv,json}``, ``results/base_vs_student.png`` and
     ``.eval_results/<benchmark>.yaml``. With ``dataset_dir``, the dataset's release folder is
-    assembled too, at ``<out_dir>-data`` (see :func:`prepare_dataset_release`)."""
+    assembled too, at ``<out_dir>-data`` (see :func:`prepare_dataset_release`).
+
+    Model files are copied, so retraining in place cannot alter a release;
+    ``link_model_files=True`` hard-links them instead (for a folder that is uploaded and then
+    deleted)."""
     from releases._bundle import (
         check_model_dir,
+        link_or_copy,
         model_files,
         parameter_count,
         size_label,
@@ -208,7 +214,10 @@ def prepare_release(
 
     def build(folder: Path) -> None:
         for path in model_files(model_dir):
-            shutil.copy2(path, folder / path.name)  # a copy: later training can't alter it
+            if link_model_files:
+                link_or_copy(path, folder / path.name)
+            else:
+                shutil.copy2(path, folder / path.name)
         tables = render_markdown(comparison, labels)
         write_text_atomic(folder / TABLES[0], tables)
         write_text_atomic(folder / TABLES[1], render_csv(comparison, labels))
@@ -365,12 +374,21 @@ def release(
         out_dir = Path(cfg["release"]["out_dir"]) / repo_id
     dest = Path(out_dir) if out_dir is not None else None
 
-    with tempfile.TemporaryDirectory(prefix="kakugo-release-") as tmp:
+    # Work beside the destination (folder target) or the model (hub): same file system, so
+    # weights are hard-linked rather than copied again, and /tmp does not fill up with them.
+    work_root = (dest if is_folder and dest is not None else model_dir.resolve()).parent
+    work_root.mkdir(parents=True, exist_ok=True)
+    try:
+        tmp_dir = tempfile.TemporaryDirectory(prefix=".kakugo-release-", dir=work_root)
+    except OSError:  # a read-only parent: fall back to the system's temporary folder
+        tmp_dir = tempfile.TemporaryDirectory(prefix="kakugo-release-")
+    with tmp_dir as tmp:
         folder = (Path(tmp) / "model") if (is_folder or dest is None) else dest
         say(f"assembling the release of {repo_id} in {folder}")
         prepare_release(model_dir, store=results, base_model=base_model, language=lang,
                         dataset_dir=dataset_dir, out_dir=folder, repo_id=repo_id,
-                        model_name=model_name, dataset_repo_id=dataset_repo_id, config=cfg)
+                        model_name=model_name, dataset_repo_id=dataset_repo_id, config=cfg,
+                        link_model_files=not is_folder and dest is None)
         jobs = [(folder, repo_id, {**options, "repo_type": "model", "out_dir": dest})]
         if dataset_dir is not None and dataset_repo_id:
             data_dest = dataset_out_dir(dest) if dest is not None else None

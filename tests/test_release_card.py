@@ -284,6 +284,8 @@ def test_folder_target_release_is_idempotent(
     again = release(student, target="folder", repo_id=REPO_ID, store=store, base_model=BASE,
                     language="jav", dataset_dir=ds, out_dir=out)
     assert not again.changed and again.dataset is not None and not again.dataset.changed
+    assert not (out / "model.safetensors").samefile(student / "model.safetensors")
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no work left over
 
 
 def test_a_base_without_results_is_warned_about_and_shown_empty(

@@ -97,6 +97,7 @@ def test_publish_download_load_rescore_and_card(
 
     result = _release(scored, store_path, private=True)
     assert result.changed and result.tag and result.tag.startswith("release-")
+    assert not list(scored[0].parent.glob(".kakugo-release-*"))  # the work folder is gone
     repo = hub.repo(REPO)
     assert repo.private
     assert repo.tags == {result.tag: result.revision} and repo.branches["main"] == result.revision
