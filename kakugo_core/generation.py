@@ -43,6 +43,7 @@ from kakugo_core.interfaces import (
     TeacherRequest,
 )
 from kakugo_core.languages import Language
+from kakugo_core.teachers import iter_complete
 
 #: output name -> file name; a generator's ``output`` attribute picks one (default "prompts")
 OUTPUT_FILES = {
@@ -98,15 +99,10 @@ def render(template: str, **values: Any) -> str:
 def ask(
     teacher: Teacher, requests: Sequence[TeacherRequest]
 ) -> Iterator[tuple[int, TeacherReply]]:
-    """Answers to ``requests`` as ``(index, reply)`` pairs, as soon as each arrives when the
-    teacher has ``complete_iter``, else batch by batch in order."""
-    if not requests:
-        return
-    complete_iter = getattr(teacher, "complete_iter", None)
-    if callable(complete_iter):
-        yield from complete_iter(list(requests))
-        return
-    yield from enumerate(teacher.complete(list(requests)))
+    """Answers to ``requests`` as ``(index, reply)`` pairs, each as soon as it arrives when the
+    teacher streams (``complete_iter``), else the whole batch at once; no call for no request."""
+    if requests:
+        yield from iter_complete(teacher, list(requests))
 
 
 @dataclass
