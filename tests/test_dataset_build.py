@@ -123,3 +123,20 @@ def test_rebuilding_replaces_the_dataset_and_a_failed_build_keeps_it(
 def test_think_turns_and_size_bins() -> None:
     assert think_turn(" why \n", " answer ") == "<think>\nwhy\n</think>\n\nanswer"
     assert size_category(999) == "n<1K" and size_category(40_000) == "10K<n<100K"
+
+
+def test_the_dataset_command_builds_and_reports(
+    reference: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datasets import load_from_disk
+
+    from kakugo_core.cli import main
+
+    out = tmp_path / "ds"
+    main(["dataset", "Javanese", "--work-dir", str(reference["work"]), "--out", str(out),
+          "--set", "dataset.validation_fraction=0.25"])
+    printed = capsys.readouterr().out
+    data = load_from_disk(str(out))
+    assert f"train {len(data['train'])}, validation {len(data['validation'])}" in printed
+    assert len(data["validation"]) == round(0.25 * (len(data["train"]) + len(data["validation"])))
+    assert f"translate {reference['summary'].rows['translations:translate']}" in printed
