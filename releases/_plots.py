@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from releases._tables import Comparison, benchmark_label
+from releases._tables import Comparison, benchmark_label, is_fraction
 
 
 def plot_base_vs_student(
@@ -22,8 +22,7 @@ def plot_base_vs_student(
     import matplotlib.pyplot as plt
 
     fractions = {b for b in {r.benchmark for r in rows}
-                 if all(0.0 <= c.value <= 1.0 for r in rows if r.benchmark == b
-                        for c in r.cells.values())}
+                 if is_fraction([r for r in rows if r.benchmark == b])}
     scales = [100.0 if r.benchmark in fractions else 1.0 for r in rows]
     names = [f"{benchmark_label(r.benchmark)}\n{r.language}"
              + (f"\n{r.metric}" if len({x.metric for x in rows if x.benchmark == r.benchmark}) > 1

@@ -2,9 +2,11 @@
 and every other model with results on the same benchmarks and languages, with deltas and
 standard errors.
 
-One cell per model, benchmark, language and metric: when a model was scored more than once (other
-revision, n-shot or prompt), the latest evaluation wins (ties: the higher n-shot). Metrics are the
-benchmark plugin's ``primary_metrics`` when it is registered, else every stored metric.
+One evaluation per model, benchmark and language, chosen exactly as ``kakugo leaderboard`` chooses
+it (:func:`kakugo_core.leaderboard.select_evaluations`: the latest; ties go to the higher n-shot,
+then prompt hash, then revision), so a card never disagrees with the leaderboard. Metrics are the
+benchmark plugin's ``primary_metrics`` when it is registered, else every stored metric. Fractions
+(accuracies, F1) are shown ×100; chrF, BLEU and TER as stored.
 """
 
 from __future__ import annotations
@@ -95,14 +97,13 @@ def _primary_metrics(benchmark: str) -> tuple[str, ...] | None:
 
 
 def _latest(rows: Sequence[ResultRow]) -> dict[tuple[str, str, str, str], ResultRow]:
-    """(model, benchmark, language, metric) -> the latest row (ties: higher n-shot)."""
-    chosen: dict[tuple[str, str, str, str], ResultRow] = {}
-    for row in rows:
-        key = (row.model, row.benchmark, row.language, row.metric)
-        best = chosen.get(key)
-        if best is None or (row.created, row.n_shot) >= (best.created, best.n_shot):
-            chosen[key] = row
-    return chosen
+    """(model, benchmark, language, metric) -> the row of the leaderboard's chosen evaluation."""
+    from kakugo_core.leaderboard import select_evaluations
+
+    return {(model, benchmark, language, metric): row
+            for (model, benchmark, language), (_evaluation, by_metric)
+            in select_evaluations(rows).items()
+            for metric, row in by_metric.items()}
 
 
 def build_comparison(
@@ -152,7 +153,13 @@ def build_comparison(
 
 
 # -- rendering ---------------------------------------------------------------------------------
-def _is_fraction(rows: Sequence[ComparisonRow]) -> bool:
+UNSCALED_PREFIXES = ("chrf", "bleu", "ter")  # as kakugo_core.leaderboard shows them
+
+
+def is_fraction(rows: Sequence[ComparisonRow]) -> bool:
+    """Whether these rows' values are fractions shown ×100 (never chrF/BLEU/TER)."""
+    if any(r.metric.startswith(UNSCALED_PREFIXES) for r in rows):
+        return False
     values = [c.value for r in rows for c in r.cells.values()]
     return bool(values) and all(0.0 <= v <= 1.0 for v in values)
 
@@ -193,7 +200,7 @@ def render_markdown(comparison: Comparison, labels: dict[str, str] | None = None
     parts: list[str] = []
     for benchmark in comparison.benchmarks():
         rows = comparison.rows_of(benchmark)
-        scale = 100.0 if _is_fraction(rows) else 1.0
+        scale = 100.0 if is_fraction(rows) else 1.0
         unit = " (×100)" if scale == 100.0 else ""
         header = ["Language", "Metric", "n", "Shots",
                   f"Base: `{_md(name[comparison.base])}`",
