@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import threading
@@ -15,13 +16,27 @@ from kakugo_core.plugins import create
 from kakugo_core.teacher_server import Fault, FaultPlan, OpenAICompatServer, Reply, echo_responder
 from kakugo_core.teachers import TeacherRequestError, TeacherUnavailableError
 
+HAS_AIOHTTP = importlib.util.find_spec("aiohttp") is not None
+HTTP_CLIENT = {"name": "httpx"}
+
+
+@pytest.fixture(autouse=True, params=[
+    "httpx",
+    pytest.param("aiohttp", marks=pytest.mark.skipif(not HAS_AIOHTTP, reason="no aiohttp")),
+])
+def http_client(request: pytest.FixtureRequest) -> Any:
+    """Every test runs with each HTTP client the teacher offers."""
+    HTTP_CLIENT["name"] = request.param
+    yield request.param
+    HTTP_CLIENT["name"] = "httpx"
+
 
 def teacher(server: OpenAICompatServer, **options: Any) -> Any:
     """The registered ``openai`` teacher pointed at ``server``, with fast retries."""
     settings: dict[str, Any] = {
         "model": "test-model", "base_url": server.base_url, "api_key_env": "KAKUGO_TEST_KEY",
         "concurrency": 4, "max_retries": 4, "timeout_s": 5.0, "max_tokens": 64,
-        "retry_base_s": 0.01, "retry_max_s": 5.0,
+        "retry_base_s": 0.01, "retry_max_s": 5.0, "http_client": HTTP_CLIENT["name"],
     }
     settings.update(options)
     return create("teachers", "openai", **settings)
@@ -54,6 +69,12 @@ def test_replies_in_order_with_usage_cost_and_the_request_body() -> None:
     assert body["temperature"] == 0.7 and body["top_p"] == 0.9 and body["seed"] == 3
     assert body["max_tokens"] == 64  # the teacher's default when the request sets none
     assert body["messages"][0] == {"role": "system", "content": "Be brief."}
+    assert all(h.get("Content-Type") == "application/json" for h in server.headers)
+
+
+def test_unknown_http_client_is_a_clear_error() -> None:
+    with OpenAICompatServer() as server, pytest.raises(TeacherRequestError, match="http_client"):
+        teacher(server, http_client="curl")
 
 
 def test_request_max_tokens_wins_over_the_default() -> None:
