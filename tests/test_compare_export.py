@@ -241,6 +241,21 @@ def test_cli_export_with_two_tiny_models(
         assert row["B"] == by_model[key["items"][row["id"]]["B"]][index]
 
 
+def test_cli_export_checks_before_loading_models(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prompts = write_prompts(tmp_path / "p.jsonl")
+    args = ["compare", "export", "-p", str(prompts), "-l", "jav", "-o", str(tmp_path / "o")]
+    # unloadable model names: an error about them would mean the check came too late
+    assert run_cli([*args, "-m", "no/such-model", "-m", "no/such-model"]) != 0
+    assert "two different models" in capsys.readouterr().err
+    (tmp_path / "o").mkdir()
+    (tmp_path / "o" / KEY_FILE).write_text("{}")
+    assert run_cli([*args, "-m", "no/such-a", "-m", "no/such-b"]) != 0
+    assert "already exists" in capsys.readouterr().err
+    assert (tmp_path / "o" / KEY_FILE).read_text() == "{}"
+
+
 def test_cli_export_needs_exactly_two_models(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

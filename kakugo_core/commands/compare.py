@@ -83,7 +83,8 @@ def compare() -> None:
 @click.option("--backend", default=None, help="Generation backend (default: bench.backend).")
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: bench.device).")
 @click.option("--force", is_flag=True,
-              help="Replace a key.json of another export in --out (its votes become unusable).")
+              help="Replace the key.json already in --out (votes on its page become unusable "
+                   "unless the new export is identical).")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="User TOML file.")
 @click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
               help="Override one configuration key; repeatable.")
@@ -103,7 +104,7 @@ def export_command(
       kakugo compare export -m out/model -m ibm-granite/granite-4.0-micro \\
           -p heldout.jsonl -l Javanese -o review-jav
     """
-    from kakugo_core.compare import export_comparison
+    from kakugo_core.compare import KEY_FILE, export_comparison
     from kakugo_core.config import load_config
     from kakugo_core.errors import KakugoError
     from kakugo_core.judging import load_prompts
@@ -112,6 +113,12 @@ def export_command(
     if len(models) != 2:
         raise KakugoError(f"give exactly two --model options (candidate, then opponent); got "
                           f"{len(models)}")
+    if models[0] == models[1]:
+        raise KakugoError(f"both --model options are {models[0]!r}; compare two different models")
+    key_path = Path(out_dir) / KEY_FILE
+    if key_path.exists() and not force:  # say so before hours of generation, not after
+        raise KakugoError(f"{key_path} already exists: votes on its page need it; choose another "
+                          "--out folder, or pass --force to replace it")
     config = load_config(config_file, overrides)
     section = config["compare"]
     lang = resolve(language)
