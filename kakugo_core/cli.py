@@ -30,6 +30,7 @@ BUILTIN_COMMANDS: dict[str, str] = {
     "plugins": "kakugo_core.commands.plugins:plugins",
     "release": "kakugo_core.commands.release:release",
     "tiny-model": "kakugo_core.commands.tiny_model:tiny_model",
+    "train": "kakugo_core.commands.train:train_command",
 }
 
 
