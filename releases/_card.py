@@ -235,8 +235,9 @@ def build_model_card(
         loss_curve=loss_curve,
         dataset_repo_id=dataset_repo_id,
         dataset_url=hub_url(dataset_repo_id, "dataset") if dataset_repo_id else None,
-        think_prompt=think_prompt,
-        concise_prompt=concise_prompt,
+        # Python string literals for the usage snippets (JSON strings are valid Python ones)
+        think_literal=json.dumps(think_prompt, ensure_ascii=False),
+        concise_literal=json.dumps(concise_prompt, ensure_ascii=False),
         not_covered=", ".join(not_covered),
         n_shot_text="/".join(str(s) for s in shots) + "-shot" if shots else "few-shot",
     )

@@ -303,3 +303,26 @@ def test_a_base_without_results_is_warned_about_and_shown_empty(
     assert "| jav_Latn | acc | 204 | 3 | – | 42.0 ± 3.0 | – |" in text
     assert not (out / "results/base_vs_student.png").exists()
     assert "base_vs_student.png" not in text
+
+
+def test_usage_snippets_are_valid_python_with_the_configured_prompts(
+    student: Path, store: ResultsStore, tmp_path: Path
+) -> None:
+    import ast
+    import re
+
+    from kakugo_core.config import load_config
+
+    prompt = 'Mikir dhisik ing <think> … </think>, banjur "wangsulan".'
+    cfg = load_config(overrides=[f"dataset.think_system_prompt={json.dumps(prompt)}"])
+    out = _prepare(student, store, tmp_path / "release", config=cfg)
+    text = (out / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert len(blocks) == 2
+    namespace: dict[str, object] = {}
+    first = ast.parse(blocks[0])
+    assigns = [n for n in first.body if isinstance(n, ast.Assign)
+               and getattr(n.targets[0], "id", "") == "THINK"]
+    exec(compile(ast.Module(body=assigns, type_ignores=[]), "card", "exec"), namespace)
+    assert namespace["THINK"] == prompt
+    ast.parse(blocks[1])
