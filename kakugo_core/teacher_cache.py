@@ -18,6 +18,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -150,6 +151,14 @@ class CachedTeacher(Teacher):
             for key, reply in entries:
                 self._entries[key] = reply
 
+    def summary(self) -> str:
+        """One line for a progress bar: new calls, cache hits, tokens and cost."""
+        return (
+            f"{self.calls} asked, {self.hits} cached, "
+            f"{self.prompt_tokens + self.completion_tokens:,} tokens, ${self.cost:.4f}"
+            f" (saved ${self.saved_cost:.4f})"
+        )
+
     def __len__(self) -> int:
         return len(self._entries)
 
@@ -185,18 +194,20 @@ class CachedTeacher(Teacher):
             return
         todo_keys = list(waiting)
         todo = [requests[waiting[k][0]] for k in todo_keys]
-        for group in iter_complete_groups(self.inner, todo):
-            fresh = [(todo_keys[i], replace(reply, cached=False)) for i, reply in group]
-            self._append(fresh)  # durable before anyone sees it
-            for key, reply in fresh:
-                self.calls += 1
-                self.prompt_tokens += reply.prompt_tokens
-                self.completion_tokens += reply.completion_tokens
-                self.cost += reply.cost
-                first, *duplicates = waiting[key]
-                yield first, reply
-                for index in duplicates:
-                    yield index, self._hit(reply)
+        # closing: a caller that stops early stops the calls in flight at once
+        with closing(iter_complete_groups(self.inner, todo)) as groups:
+            for group in groups:
+                fresh = [(todo_keys[i], replace(reply, cached=False)) for i, reply in group]
+                self._append(fresh)  # durable before anyone sees it
+                for key, reply in fresh:
+                    self.calls += 1
+                    self.prompt_tokens += reply.prompt_tokens
+                    self.completion_tokens += reply.completion_tokens
+                    self.cost += reply.cost
+                    first, *duplicates = waiting[key]
+                    yield first, reply
+                    for index in duplicates:
+                        yield index, self._hit(reply)
 
     def complete(self, requests: Sequence[TeacherRequest]) -> list[TeacherReply]:
         replies: list[TeacherReply | None] = [None] * len(requests)

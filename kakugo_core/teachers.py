@@ -12,7 +12,8 @@ subclasses) give each reply as soon as it is ready; others answer the batch at o
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -91,11 +92,12 @@ def iter_complete(
 
 def iter_complete_groups(
     teacher: Teacher, requests: Sequence[TeacherRequest]
-) -> Iterator[list[tuple[int, TeacherReply]]]:
+) -> Generator[list[tuple[int, TeacherReply]], None, None]:
     """Lists of ``(index, reply)`` pairs, each list the replies that were ready together."""
     groups = getattr(teacher, "complete_groups", None)
     if callable(groups):
-        yield from groups(requests)
+        with closing(groups(requests)) as stream:
+            yield from stream
         return
     for item in iter_complete(teacher, requests):
         yield [item]

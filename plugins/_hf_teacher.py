@@ -92,7 +92,7 @@ class TransformersTeacher(StreamingTeacher):
         tokenizer.padding_side = "left"
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
-        model.to(device)
+        model.to(device)  # type: ignore[arg-type]
         model.eval()
         self._model, self._tokenizer, self._device = model, tokenizer, device
 

@@ -20,7 +20,7 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import closing
 from typing import Any
 
@@ -138,7 +138,10 @@ class _AiohttpTransport:
         await self.session.close()
 
 
-TRANSPORTS = {"httpx": _HttpxTransport, "aiohttp": _AiohttpTransport}
+TRANSPORTS: dict[str, type[_HttpxTransport] | type[_AiohttpTransport]] = {
+    "httpx": _HttpxTransport,
+    "aiohttp": _AiohttpTransport,
+}
 
 
 class OpenAITeacher(StreamingTeacher):
@@ -378,7 +381,7 @@ class OpenAITeacher(StreamingTeacher):
 
     def complete_groups(
         self, requests: Sequence[TeacherRequest]
-    ) -> Iterator[list[tuple[int, TeacherReply]]]:
+    ) -> Generator[list[tuple[int, TeacherReply]], None, None]:
         """Yield lists of ``(index, reply)``: each list holds every reply that had arrived by
         then (one, unless replies come faster than the caller takes them), so a cache can
         fsync once per list. At most ``concurrency`` calls in flight; closing the iterator
@@ -403,7 +406,7 @@ class OpenAITeacher(StreamingTeacher):
                         items.append(out.get_nowait())
                     except queue.Empty:
                         break
-                group = []
+                group: list[tuple[int, TeacherReply]] = []
                 for item in items:
                     if item is _DONE:
                         finished = True

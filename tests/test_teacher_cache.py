@@ -62,6 +62,19 @@ def test_second_run_is_served_from_the_cache_with_zero_requests(tmp_path: Path) 
     assert second.hits == 6 and second.calls == 0 and second.cost == 0
     assert second.saved_cost == pytest.approx(first.cost) and first.cost > 0
     assert [r.prompt_tokens for r in again] == [r.prompt_tokens for r in fresh]
+    assert second.summary() == f"0 asked, 6 cached, 0 tokens, $0.0000 (saved ${first.cost:.4f})"
+
+
+def test_stopping_early_keeps_what_arrived_and_asks_no_more(tmp_path: Path) -> None:
+    with OpenAICompatServer(answer, latency=0.05) as server:
+        teacher = make_teacher(config_for(server, concurrency=2), tmp_path / "c.jsonl")
+        stream = teacher.complete_iter([ask(f"q{i}") for i in range(30)])
+        got = [next(stream) for _ in range(3)]
+        stream.close()
+        time.sleep(0.2)
+        sent = len(server.requests)
+    assert sent <= 6
+    assert len(CachedTeacher(teacher.inner, tmp_path / "c.jsonl")) >= len(got)
 
 
 def test_duplicates_in_a_batch_are_asked_once(tmp_path: Path) -> None:

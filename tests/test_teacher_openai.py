@@ -182,6 +182,15 @@ def test_retries_run_out_with_one_line_error() -> None:
     assert "\n" not in str(info.value)
 
 
+def test_an_unreachable_server_is_retried_then_reported() -> None:
+    with OpenAICompatServer() as server:
+        closed = teacher(server, max_retries=1)
+    started = time.monotonic()
+    with pytest.raises(TeacherUnavailableError, match="connection failed"):
+        closed.complete([ask("anyone?")])
+    assert closed.retries == 1 and time.monotonic() - started < 5
+
+
 def test_api_key_goes_in_the_header_and_nowhere_else(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
     capsys: pytest.CaptureFixture[str],
