@@ -102,3 +102,14 @@ def test_ci_recipe_benches_and_releases_on_a_tag_with_the_token_as_a_secret() ->
     assert "kakugo bench" in runs and "--target hub" in runs and "--dry-run" in runs
     assert "echo $HF_TOKEN" not in runs and "echo \"$HF_TOKEN\"" not in runs
     assert text.count("secrets.") == text.count("secrets.HF_TOKEN")
+
+
+def test_an_unknown_target_is_a_one_line_error(
+    tiny_model: Path, db: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    code = _cli("release", "--model", str(tiny_model), "--base", "tiny/base", "--language",
+                "jav", "--db", str(db), "--target", "hubb", "--out", str(tmp_path / "o"))
+    err = capfd.readouterr().err.strip().splitlines()
+    assert code != 0 and len(err) == 1
+    assert "unknown release target 'hubb'" in err[0] and "Did you mean hub" in err[0]
+    assert not (tmp_path / "o").exists()
