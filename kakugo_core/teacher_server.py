@@ -12,7 +12,8 @@ returns what to send back:
   client's timeout, a malformed JSON body or a dropped connection.
 
 Usage is counted in words when the reply does not give it. :class:`FaultPlan` wraps a responder
-so that the first requests (optionally only those matching a predicate) get scripted faults.
+so that the first requests (optionally only those matching a predicate) get scripted faults;
+:func:`teacher_responder` serves any Teacher (e.g. a tiny local model) over HTTP.
 
 Example::
 
@@ -37,7 +38,15 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["Reply", "Fault", "FaultPlan", "OpenAICompatServer", "echo_responder", "word_count"]
+__all__ = [
+    "Fault",
+    "FaultPlan",
+    "OpenAICompatServer",
+    "Reply",
+    "echo_responder",
+    "teacher_responder",
+    "word_count",
+]
 
 
 @dataclass(frozen=True)
@@ -87,6 +96,30 @@ def echo_responder(body: Mapping[str, Any]) -> Reply:
     messages = body.get("messages") or []
     last = next((m.get("content", "") for m in reversed(messages) if m.get("role") == "user"), "")
     return Reply(content=f"echo: {last}")
+
+
+def teacher_responder(teacher: Any) -> Responder:
+    """A responder that answers with any :class:`~kakugo_core.interfaces.Teacher` (e.g. the
+    ``transformers`` teacher on a tiny model), one request at a time, with its token counts."""
+    from kakugo_core.interfaces import TeacherRequest
+
+    lock = threading.Lock()
+    sampling = ("temperature", "top_p", "max_tokens")
+
+    def respond(body: dict[str, Any]) -> Reply:
+        params = {k: body[k] for k in sampling if body.get(k) is not None}
+        if "seed" in body:
+            params["seed"] = body["seed"]
+        request = TeacherRequest.chat(
+            [{"role": m["role"], "content": m.get("content") or ""} for m in body["messages"]],
+            **params,
+        )
+        with lock:
+            (reply,) = teacher.complete([request])
+        return Reply(reply.content, reasoning=reply.reasoning,
+                     prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens)
+
+    return respond
 
 
 class FaultPlan:

@@ -116,3 +116,16 @@ def test_bad_models_are_one_line_errors(tmp_path: Path) -> None:
         create("teachers", "transformers", model=str(tmp_path / "missing")).complete([ask("x")])
     with pytest.raises(KakugoError, match="dtype"):
         create("teachers", "transformers", model="x", dtype="float8")
+
+
+def test_a_local_model_served_over_http_answers_like_the_local_teacher(teacher: Any) -> None:
+    from kakugo_core.teacher_server import OpenAICompatServer, teacher_responder
+
+    requests = [ask(p, temperature=0, max_tokens=12) for p in PROMPTS]
+    local = teacher.complete(requests)
+    with OpenAICompatServer(teacher_responder(teacher)) as server:
+        remote = create("teachers", "openai", model="tiny", base_url=server.base_url,
+                        api_key_env="", concurrency=3).complete(requests)
+        assert server.max_in_flight >= 1 and len(server.requests) == 3
+    assert [(r.content, r.completion_tokens) for r in remote] == [
+        (r.content, r.completion_tokens) for r in local]
