@@ -15,7 +15,7 @@ import logging
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from kakugo_core.errors import KakugoError
+from kakugo_core.errors import ConfigError, KakugoError
 from kakugo_core.interfaces import TeacherReply, TeacherRequest
 from kakugo_core.reasoning import split_reasoning
 from kakugo_core.teachers import StreamingTeacher
@@ -40,9 +40,9 @@ class TransformersTeacher(StreamingTeacher):
         **_other_teachers_options: Any,
     ) -> None:
         if batch_size < 1:
-            raise KakugoError(f"teacher.batch_size must be at least 1, got {batch_size}")
+            raise ConfigError(f"teacher.batch_size must be at least 1, got {batch_size}")
         if dtype not in ("auto", *_DTYPES):
-            raise KakugoError(f"teacher.dtype {dtype!r} unknown: use auto or one of {_DTYPES}")
+            raise ConfigError(f"teacher.dtype {dtype!r} unknown: use auto or one of {_DTYPES}")
         self.model = model
         self.device_option = device
         self.dtype_option = dtype

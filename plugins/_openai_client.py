@@ -1,6 +1,7 @@
-"""The ``openai`` teacher: any OpenAI-compatible chat endpoint, asked concurrently over httpx.
+"""The ``openai`` teacher: any OpenAI-compatible chat endpoint, asked concurrently.
 
-An asyncio loop in a worker thread runs ``concurrency`` workers that share one connection pool;
+An asyncio loop in a worker thread runs ``concurrency`` workers that share one connection pool
+(httpx by default, which comes with huggingface_hub; aiohttp on request, for less CPU per call);
 replies are handed to the caller's thread as they finish, so ``complete_iter`` streams and
 ``complete`` just collects. Failures that may pass (HTTP 429 and 5xx, timeouts, connection
 errors, a reply that is not the expected JSON) are retried with exponential backoff and jitter,
@@ -29,6 +30,7 @@ try:  # huggingface_hub >= 1.x depends on httpx2, older ones on httpx: same API
 except ImportError:  # pragma: no cover
     import httpx  # type: ignore[no-redef]
 
+from kakugo_core.errors import ConfigError
 from kakugo_core.interfaces import TeacherReply, TeacherRequest
 from kakugo_core.reasoning import reasoning_from_message
 from kakugo_core.teachers import (
@@ -166,16 +168,16 @@ class OpenAITeacher(StreamingTeacher):
         **_other_teachers_options: Any,
     ) -> None:
         if concurrency < 1:
-            raise TeacherRequestError(f"teacher.concurrency must be at least 1, got {concurrency}")
+            raise ConfigError(f"teacher.concurrency must be at least 1, got {concurrency}")
         if http_client not in TRANSPORTS:
-            raise TeacherRequestError(
+            raise ConfigError(
                 f"teacher.http_client {http_client!r} unknown: use {' or '.join(TRANSPORTS)}"
             )
         if http_client == "aiohttp":
             try:
                 import aiohttp  # noqa: F401
             except ImportError:
-                raise TeacherRequestError(
+                raise ConfigError(
                     "teacher.http_client = 'aiohttp' needs aiohttp: pip install aiohttp"
                 ) from None
         self.http_client = http_client

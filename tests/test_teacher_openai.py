@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from kakugo_core.errors import ConfigError
 from kakugo_core.interfaces import TeacherRequest
 from kakugo_core.plugins import create
 from kakugo_core.teacher_server import Fault, FaultPlan, OpenAICompatServer, Reply, echo_responder
@@ -73,7 +74,7 @@ def test_replies_in_order_with_usage_cost_and_the_request_body() -> None:
 
 
 def test_unknown_http_client_is_a_clear_error() -> None:
-    with OpenAICompatServer() as server, pytest.raises(TeacherRequestError, match="http_client"):
+    with OpenAICompatServer() as server, pytest.raises(ConfigError, match="http_client"):
         teacher(server, http_client="curl")
 
 
