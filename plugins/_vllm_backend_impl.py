@@ -109,6 +109,29 @@ def shutdown_engine(llm: Any) -> None:
     gc.collect()
 
 
+#: files whose content makes a local model what it is (the transformers backend hashes the same)
+MODEL_FILE_SUFFIXES = (".safetensors", ".bin", ".pt", ".json", ".model", ".txt", ".jinja")
+
+
+def local_revision(model: str) -> str:
+    """``sha256:<16 hex>`` over a local model folder's weight, config and tokenizer files, so
+    results of a folder that changes do not share a store key; "" for Hub ids."""
+    import hashlib
+    from pathlib import Path
+
+    folder = Path(model)
+    if not folder.is_dir():
+        return ""
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and path.suffix in MODEL_FILE_SUFFIXES:
+            digest.update(str(path.relative_to(folder)).encode())
+            with path.open("rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(block)
+    return "sha256:" + digest.hexdigest()[:16]
+
+
 # -- tokenisation, lm-eval style --------------------------------------------------------------
 @dataclass(frozen=True)
 class EncodedPair:
@@ -210,9 +233,11 @@ class VllmBackend(Backend):
     Options: ``dtype``, ``max_model_len``, ``gpu_memory_utilization``, ``tensor_parallel_size``,
     ``enable_prefix_caching``, ``seed``, ``trust_remote_code``, ``enforce_eager`` (passed to
     ``vllm.LLM``),
-    ``engine_options`` (any other ``vllm.LLM`` keyword), ``batch_size`` (requests per vLLM call;
-    0 sends all at once and lets vLLM schedule), ``kv_cache_gb`` (fixed KV-cache size) and
-    ``progress`` (show a progress bar).
+    ``engine_options`` (any other ``vllm.LLM`` keyword), ``max_requests_per_call`` (0 sends
+    every request at once and lets vLLM schedule), ``kv_cache_gb`` (fixed KV-cache size) and
+    ``progress`` (show a progress bar). ``batch_size`` and ``device``, which ``kakugo bench``
+    passes to every backend, are ignored: vLLM batches by itself (``max_num_seqs`` and
+    ``max_num_batched_tokens`` in ``engine_options``) and its build decides the device.
     """
 
     name = "vllm"
@@ -222,19 +247,22 @@ class VllmBackend(Backend):
         model: str,
         revision: str | None = None,
         *,
-        batch_size: int = 0,
+        max_requests_per_call: int = 0,
         progress: bool = True,
         kv_cache_gb: float | None = None,
         engine_options: dict[str, Any] | None = None,
+        batch_size: int | None = None,
+        device: str | None = None,
         **options: Any,
     ) -> None:
+        del batch_size, device  # vLLM batches by itself; its build decides the device
         self.model_id = str(model)
-        self.revision = revision or ""
-        self.batch_size = int(batch_size)
+        self.max_requests_per_call = int(max_requests_per_call)
         self.progress = progress
         self.llm = build_engine(
             self.model_id, revision, kv_cache_gb, engine_options, **options
         )
+        self.revision = revision or local_revision(self.model_id)
         self.tokenizer = self.llm.get_tokenizer()
         #: running totals: prompt tokens sent, served from the prefix cache, requests rescored
         self.stats: dict[str, int] = {"prompt_tokens": 0, "cached_prompt_tokens": 0, "rescored": 0}
@@ -252,14 +280,14 @@ class VllmBackend(Backend):
         return list(self.tokenizer(text, add_special_tokens=add_special_tokens).input_ids)
 
     def _run(self, prompts: list[Any], params: list[Any], label: str) -> list[Any]:
-        """Send prompts to vLLM in batches of ``batch_size``, with a progress bar."""
+        """Send prompts to vLLM, ``max_requests_per_call`` at a time, with a progress bar."""
         from rich.progress import Progress
 
         outputs: list[Any] = []
         pairs = list(zip(prompts, params, strict=True))
         with Progress(disable=not self.progress, transient=True) as bar:
             task = bar.add_task(label, total=len(pairs))
-            for batch in chunks(pairs, self.batch_size):
+            for batch in chunks(pairs, self.max_requests_per_call):
                 batch_prompts, batch_params = zip(*batch, strict=True)
                 outputs.extend(
                     self.llm.generate(list(batch_prompts), list(batch_params), use_tqdm=False)

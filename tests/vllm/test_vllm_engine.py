@@ -191,14 +191,23 @@ def test_loglikelihoods_match_transformers(backend, hf, sib200_dir):
     assert backend.stats["rescored"] >= 1
 
 
-def test_loglikelihood_order_and_repeat_is_stable(backend):
-    requests = [LoglikelihoodRequest("Ana ing", " omah"), LoglikelihoodRequest("The", " cat")]
+def test_loglikelihood_order_and_chunking_change_nothing(backend, tiny_model):
+    requests = [
+        LoglikelihoodRequest("Ana ing", " omah"),
+        LoglikelihoodRequest("The", " cat"),
+        LoglikelihoodRequest("Sugeng", " enjing"),
+    ]
     forward = backend.loglikelihood(requests)
-    backward = backend.loglikelihood(list(reversed(requests)))
+    backend.max_requests_per_call = 2  # three requests in two vLLM calls
+    try:
+        backward = backend.loglikelihood(list(reversed(requests)))
+    finally:
+        backend.max_requests_per_call = 0
     assert [r.logprob for r in forward] == pytest.approx(
         [r.logprob for r in reversed(backward)], abs=ATOL
     )
     assert backend.loglikelihood([]) == []
+    assert backend.revision.startswith("sha256:")
 
 
 def test_generation_is_greedy_and_stops_at_stop_string(backend, hf, sib200_dir):
@@ -287,3 +296,17 @@ def test_teacher_splits_reasoning_from_real_vllm_outputs():
                                 price_output_per_mtok=1e6)
     assert (harmony.reasoning, harmony.content) == ("The user greets.", "Sugeng!")
     assert harmony.cost == pytest.approx(5.0)
+
+
+def test_teacher_default_budget_is_bounded_by_the_window(teacher):
+    """``[teacher].max_tokens`` (16384 by default) exceeds the tiny model's 512-token window; a
+    request without its own budget stops at the window (or at EOS) instead of failing."""
+    saved = teacher.max_tokens
+    teacher.max_tokens = 16384
+    try:
+        (reply,) = teacher.complete(
+            [TeacherRequest.chat([{"role": "user", "content": "Critakna."}], temperature=0.0)]
+        )
+    finally:
+        teacher.max_tokens = saved
+    assert 0 < reply.completion_tokens <= 512 - reply.prompt_tokens

@@ -19,6 +19,7 @@ from plugins._vllm_backend_impl import (
     chunks,
     encode_pair,
     fit_to_window,
+    local_revision,
     score_prompt_logprobs,
     vllm_installed,
 )
@@ -200,3 +201,22 @@ def test_sampling_parameters_from_requests():
     assert sampling_kwargs(own_budget, None)["max_tokens"] == 5
     no_budget = TeacherRequest.chat([{"role": "user", "content": "hi"}])
     assert sampling_kwargs(no_budget, None)["max_tokens"] is None
+
+
+# -- revision of local models -----------------------------------------------------------------
+def test_local_revision_follows_the_files(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "model.safetensors").write_bytes(b"weights")
+    (tmp_path / "notes.md").write_text("not part of the model")
+    first = local_revision(str(tmp_path))
+    assert first.startswith("sha256:") and len(first) == 23
+    (tmp_path / "notes.md").write_text("edited")
+    assert local_revision(str(tmp_path)) == first
+    (tmp_path / "model.safetensors").write_bytes(b"other weights")
+    assert local_revision(str(tmp_path)) != first
+    assert local_revision("org/hub-model") == ""
+
+
+def test_local_revision_is_the_transformers_backends(tiny_model):
+    hf_backend = pytest.importorskip("plugins._hf_backend")  # needs torch
+    assert local_revision(str(tiny_model)) == hf_backend.local_revision(Path(tiny_model))
