@@ -29,6 +29,7 @@ BUILTIN_COMMANDS: dict[str, str] = {
     "leaderboard": "kakugo_core.commands.leaderboard:leaderboard",
     "plugins": "kakugo_core.commands.plugins:plugins",
     "release": "kakugo_core.commands.release:release",
+    "teacher": "kakugo_core.commands.teacher:teacher_command",
     "tiny-model": "kakugo_core.commands.tiny_model:tiny_model",
     "train": "kakugo_core.commands.train:train_command",
 }
