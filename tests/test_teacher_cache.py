@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -191,7 +192,19 @@ def test_a_killed_run_resumes_asking_only_what_was_not_answered(tmp_path: Path) 
     cache = tmp_path / "cache.jsonl"
     script = tmp_path / "child.py"
     script.write_text(CHILD, "utf-8")
-    with OpenAICompatServer(answer, latency=0.05) as server:
+    gate = threading.Event()  # holds every call after the first n/2 until the child is dead
+    lock = threading.Lock()
+    served = [0]
+
+    def gated(body: dict[str, Any]) -> Reply:
+        with lock:
+            served[0] += 1
+            mine = served[0]
+        if mine > n // 2:
+            gate.wait(60)
+        return answer(body)
+
+    with OpenAICompatServer(gated, latency=0.01) as server:
         child = subprocess.Popen(
             [sys.executable, str(script), server.base_url, str(cache), str(n)],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=os.environ.copy(),
@@ -201,20 +214,20 @@ def test_a_killed_run_resumes_asking_only_what_was_not_answered(tmp_path: Path) 
             if cache.exists() and cache.read_bytes().count(b"\n") >= n // 2:
                 break
             time.sleep(0.01)
+        while time.monotonic() < deadline and len(server.requests) < n // 2 + 3:
+            time.sleep(0.01)  # the three workers' next calls arrive and are held
         assert child.poll() is None, child.stderr.read().decode() if child.stderr else ""
         os.kill(child.pid, signal.SIGKILL)
         child.wait(10)
         if child.stderr:
             child.stderr.close()
+        gate.set()
         first_run = asked(server)
         answered = set()
         for line in cache.read_text("utf-8").splitlines():
-            try:
-                answered.add(json.loads(line)["content"].removeprefix("answer to "))
-            except json.JSONDecodeError:
-                pass
-        assert n // 2 <= len(answered) < n
-        assert set(first_run) >= answered
+            answered.add(json.loads(line)["content"].removeprefix("answer to "))
+        assert len(answered) == n // 2
+        assert len(first_run) == n // 2 + 3  # three calls were in flight when it died
         server.reset_counters()
 
         teacher = make_teacher(config_for(server), cache)
@@ -222,6 +235,7 @@ def test_a_killed_run_resumes_asking_only_what_was_not_answered(tmp_path: Path) 
         second_run = asked(server)
     everything = {f"q{i}" for i in range(n)}
     assert sorted(second_run) == sorted(everything - answered)  # each exactly once
+    assert set(first_run) - answered <= set(second_run)  # the lost in-flight calls, asked again
     assert [r.content for r in replies] == [f"answer to q{i}" for i in range(n)]
     assert teacher.hits == len(answered) and teacher.calls == n - len(answered)
     assert len(CachedTeacher(teacher.inner, cache)) == n  # nothing lost
