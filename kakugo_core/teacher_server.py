@@ -279,7 +279,13 @@ class _Handler(BaseHTTPRequestHandler):
             owner._record(body, dict(self.headers))
             if owner.latency:
                 time.sleep(owner.latency)
-            self._answer(body, owner.responder(body))
+            try:
+                answer = owner.responder(body)
+            except Exception as exc:  # a broken responder is a 500, visible to the test
+                owner.errors.append(exc)
+                self._error(500, f"responder failed: {type(exc).__name__}: {exc}")
+                return
+            self._answer(body, answer)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (timeout) or dropped the connection
         finally:
@@ -326,7 +332,8 @@ class OpenAICompatServer:
     """An OpenAI-compatible chat server in a background thread; see the module docstring.
 
     ``requests`` holds every chat request body received (in arrival order), ``headers`` the
-    matching request headers, ``max_in_flight`` the most chat requests being handled at once.
+    matching request headers, ``max_in_flight`` the most chat requests being handled at once,
+    ``errors`` what the responder raised (each also answered as an HTTP 500).
     ``latency`` adds a fixed delay to every chat request; ``api_key`` makes the server demand
     ``Authorization: Bearer <api_key>``."""
 
@@ -347,6 +354,7 @@ class OpenAICompatServer:
         self.api_key = api_key
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
+        self.errors: list[Exception] = []
         self.in_flight = 0
         self.max_in_flight = 0
         self._lock = threading.Lock()

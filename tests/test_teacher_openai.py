@@ -274,6 +274,21 @@ def test_fault_plan_can_target_some_requests() -> None:
     assert len(plan.used) == 2 and plan.pending == []
 
 
+def test_a_broken_responder_is_a_500_that_the_client_retries() -> None:
+    calls = []
+
+    def flaky(body: dict[str, Any]) -> str:
+        calls.append(body)
+        if len(calls) == 1:
+            raise RuntimeError("responder bug")
+        return "fine"
+
+    with OpenAICompatServer(flaky) as server:
+        (reply,) = teacher(server).complete([ask("x")])
+        assert [str(e) for e in server.errors] == ["responder bug"]
+    assert reply.content == "fine"
+
+
 def test_server_runs_as_a_module_for_demos() -> None:
     import subprocess
     import sys
