@@ -186,25 +186,96 @@ class HFBackend(Backend):
             ctx = ctx[-keep:] if keep > 0 else ctx[-1:]
             key = tuple(ctx) if self.kv_reuse else (index, *ctx)
             groups.setdefault(key, []).append(index)
-        order = sorted(groups, key=lambda g: -(len(g) + max(len(encoded[i][1]) for i in groups[g])))
         results: list[LoglikelihoodResult | None] = [None] * len(encoded)
-        for start in range(0, len(order), self.batch_size):
-            batch = order[start:start + self.batch_size]
-            contexts = [list(g[1:]) if not self.kv_reuse else list(g) for g in batch]
-            members = [[(i, encoded[i][1]) for i in groups[g]] for g in batch]
-            with torch.inference_mode():
-                for index, result in self._score_batch(contexts, members):
+        prefix, sharing = self._shared_prefix(list(groups))
+        prefix_kv = self._prefix_cache(prefix) if prefix else None
+        if prefix_kv is None:
+            prefix, sharing = (), set()
+        parts = [([g for g in groups if g in sharing], prefix),
+                 ([g for g in groups if g not in sharing], ())]
+        for keys, shared in parts:
+            order = sorted(keys, key=lambda g: -(len(g) + max(len(encoded[i][1])
+                                                              for i in groups[g])))
+            for start in range(0, len(order), self.batch_size):
+                batch = order[start:start + self.batch_size]
+                contexts = [list(g[len(shared):]) if self.kv_reuse else list(g[1:])
+                            for g in batch]
+                members = [[(i, encoded[i][1]) for i in groups[g]] for g in batch]
+                with torch.inference_mode():
+                    scored = self._score_batch(contexts, members,
+                                               prefix_kv if shared else None, len(shared))
+                for index, result in scored:
                     results[index] = result
-            if self.progress is not None:
-                self.progress(sum(len(m) for m in members))
+                if self.progress is not None:
+                    self.progress(sum(len(m) for m in members))
         return [r for r in results if r is not None]
+
+    # -- shared few-shot prefix --------------------------------------------------------------
+    MIN_PREFIX = 32
+
+    def _shared_prefix(
+        self, contexts: list[tuple[int, ...]]
+    ) -> tuple[tuple[int, ...], set[tuple[int, ...]]]:
+        """The longest token prefix shared by the contexts that start like most of them (the
+        few-shot examples every item has in common), and those contexts. Each keeps at least
+        one token of its own, so its last position is computed with the item."""
+        if not self.kv_reuse or len(contexts) < 2:
+            return (), set()
+        starts: dict[tuple[int, ...], int] = {}
+        for ctx in contexts:
+            if len(ctx) > self.MIN_PREFIX:
+                head = ctx[: self.MIN_PREFIX]
+                starts[head] = starts.get(head, 0) + 1
+        if not starts:
+            return (), set()
+        head, count = max(starts.items(), key=lambda kv: kv[1])
+        if count < 2:
+            return (), set()
+        members = [c for c in contexts if c[: self.MIN_PREFIX] == head]
+        length = min(len(c) for c in members) - 1
+        first = members[0]
+        for other in members[1:]:
+            n = 0
+            while n < length and other[n] == first[n]:
+                n += 1
+            length = n
+        if length < self.MIN_PREFIX:
+            return (), set()
+        return first[:length], set(members)
+
+    def _prefix_cache(self, prefix: tuple[int, ...]) -> list[tuple[Any, Any]] | None:
+        """Keys and values of every layer for ``prefix`` (batch 1), or None when the model's
+        cache is not a plain per-layer key/value cache."""
+        ids = torch.tensor([list(prefix)], device=self.device)
+        with torch.inference_mode():
+            out = self._call(input_ids=ids, use_cache=True, logits_to_keep=1)
+        layers = getattr(out.past_key_values, "layers", None)
+        try:
+            kv = [(layer.keys, layer.values) for layer in layers or []]
+        except AttributeError:
+            return None
+        if not kv or any(k is None or k.shape[-2] != len(prefix) for k, _ in kv):
+            return None
+        return kv
+
+    def _expanded_cache(self, prefix_kv: list[tuple[Any, Any]], rows: int) -> Any:
+        from transformers import DynamicCache
+
+        return DynamicCache(
+            ddp_cache_data=[(k.expand(rows, -1, -1, -1), v.expand(rows, -1, -1, -1))
+                            for k, v in prefix_kv],
+            config=self.model.config,
+        )
 
     def _call(self, **kwargs: Any) -> Any:
         return self.model(**kwargs)
 
     def _score_batch(
-        self, contexts: list[list[int]], members: list[list[tuple[int, list[int]]]]
+        self, contexts: list[list[int]], members: list[list[tuple[int, list[int]]]],
+        prefix_kv: list[tuple[Any, Any]] | None = None, prefix_len: int = 0,
     ) -> list[tuple[int, LoglikelihoodResult]]:
+        """One batch: contexts (after any shared prefix) left-padded in one pass, then every
+        continuation longer than one token on a copy of its context's cache."""
         device = self.device
         pad = int(self.tokenizer.pad_token_id)
         width = max(len(c) for c in contexts)
@@ -214,9 +285,14 @@ class HFBackend(Backend):
             ids[row, width - len(ctx):] = torch.tensor(ctx)
             mask[row, width - len(ctx):] = 1
         ids, mask = ids.to(device), mask.to(device)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        needs_cache = any(len(cont) > 1 for group in members for _, cont in group)
+        kwargs: dict[str, Any] = {}
+        if prefix_kv is not None:
+            kwargs["past_key_values"] = self._expanded_cache(prefix_kv, len(contexts))
+            mask = torch.cat([mask.new_ones((len(contexts), prefix_len)), mask], dim=1)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, prefix_len:]
         out = self._call(input_ids=ids, attention_mask=mask, position_ids=positions,
-                         use_cache=True, logits_to_keep=1)
+                         use_cache=needs_cache, logits_to_keep=1, **kwargs)
         first = F.log_softmax(out.logits[:, -1, :].float(), dim=-1)  # predicts each cont[0]
 
         # Continuations longer than one token run on top of a copy of their context's cache.

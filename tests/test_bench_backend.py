@@ -103,3 +103,20 @@ def test_unloadable_model_is_one_line_error(tmp_path):
     with pytest.raises(KakugoError, match="cannot load model") as info:
         create("backends", "transformers", str(tmp_path / "nothing-here"))
     assert "\n" not in str(info.value)
+
+
+def test_shared_few_shot_prefix_is_computed_once_and_exact(hf, sib200_dir):
+    lines = (sib200_dir / "jav_Latn" / "test.tsv").read_text("utf-8").splitlines()[1:12]
+    texts = [line.split("\t")[2] for line in lines]
+    shots = "".join(f"Text: {t}\nTopic: travel\n\n" for t in texts[:3])
+    requests = [
+        LoglikelihoodRequest(shots + f"Text: {t}\nTopic:", label)
+        for t in texts[3:9] for label in (" travel", " science/technology", " sports")
+    ] + [LoglikelihoodRequest(f"Text: {texts[9]}\nTopic:", " health")]  # shares nothing
+    encoded = [hf.encode_pair(r.context, r.continuation) for r in requests]
+    prefix, sharing = hf._shared_prefix(list({tuple(c) for c, _ in encoded}))
+    assert len(prefix) >= 32 and len(sharing) == 6
+    hf.batch_size = 4
+    results = hf.loglikelihood(requests)
+    for (ctx, cont), result in zip(encoded, results, strict=True):
+        assert result.logprob == pytest.approx(hf.loglikelihood_full(ctx, cont), abs=1e-4)
