@@ -39,15 +39,15 @@ def test_user_file_then_set_then_flags(tmp_path: Path) -> None:
     user = tmp_path / "run.toml"
     user.write_text('[train]\nlearning_rate = 2e-5\nmethod = "lora"\n[generate.topic]\n'
                     'prompts_per_topic = 1\n')
-    cfg = load_config(user, ["train.epochs=3", "teacher.model=my-teacher"],
+    cfg = load_config(user, ["train.lora_rank=3", "teacher.model=my-teacher"],
                       extra={"train": {"method": "full"}})
     assert cfg["train"]["learning_rate"] == pytest.approx(2e-5)
-    assert cfg["train"]["epochs"] == 3
+    assert cfg["train"]["lora_rank"] == 3
     assert cfg["teacher"]["model"] == "my-teacher"
     assert cfg["train"]["method"] == "full"
     assert cfg["generate"]["topic"]["prompts_per_topic"] == 1
     assert cfg["generate"]["topic"]["topics_per_macro"] == 10  # untouched default
-    assert defaults()["train"]["epochs"] == 1  # defaults are not mutated
+    assert defaults()["train"]["lora_rank"] == 16  # defaults are not mutated
 
 
 def test_int_is_accepted_for_a_float_key() -> None:
@@ -71,8 +71,8 @@ def test_unknown_section(tmp_path: Path) -> None:
 
 def test_wrong_type_is_an_error(tmp_path: Path) -> None:
     user = tmp_path / "bad.toml"
-    user.write_text('[train]\nepochs = "two"\n')
-    with pytest.raises(ConfigError, match="'train.epochs' must be int"):
+    user.write_text('[generate.topic]\nprompts_per_topic = "two"\n')
+    with pytest.raises(ConfigError, match="'generate.topic.prompts_per_topic' must be int"):
         load_config(user)
     with pytest.raises(ConfigError, match="'train.packing' must be bool"):
         load_config(overrides=["train.packing=1"])
