@@ -234,7 +234,8 @@ class VllmBackend(Backend):
     ``enable_prefix_caching``, ``seed``, ``trust_remote_code``, ``enforce_eager`` (passed to
     ``vllm.LLM``),
     ``engine_options`` (any other ``vllm.LLM`` keyword), ``max_requests_per_call`` (0 sends
-    every request at once and lets vLLM schedule), ``kv_cache_gb`` (fixed KV-cache size) and
+    every request at once and lets vLLM schedule), ``read_prefix_cache`` (False scores as vLLM
+    does by default: every prompt computed in full), ``kv_cache_gb`` (fixed KV-cache size) and
     ``progress`` (show a progress bar). ``batch_size`` and ``device``, which ``kakugo bench``
     passes to every backend, are ignored: vLLM batches by itself (``max_num_seqs`` and
     ``max_num_batched_tokens`` in ``engine_options``) and its build decides the device.
@@ -248,6 +249,7 @@ class VllmBackend(Backend):
         revision: str | None = None,
         *,
         max_requests_per_call: int = 0,
+        read_prefix_cache: bool = True,
         progress: bool = True,
         kv_cache_gb: float | None = None,
         engine_options: dict[str, Any] | None = None,
@@ -258,6 +260,7 @@ class VllmBackend(Backend):
         del batch_size, device  # vLLM batches by itself; its build decides the device
         self.model_id = str(model)
         self.max_requests_per_call = int(max_requests_per_call)
+        self.read_prefix_cache = bool(read_prefix_cache)
         self.progress = progress
         self.llm = build_engine(
             self.model_id, revision, kv_cache_gb, engine_options, **options
@@ -314,7 +317,8 @@ class VllmBackend(Backend):
             )
             for r in requests
         ]
-        read_cache = bool(self.llm.llm_engine.vllm_config.cache_config.enable_prefix_caching)
+        caching = bool(self.llm.llm_engine.vllm_config.cache_config.enable_prefix_caching)
+        read_cache = caching and self.read_prefix_cache
         params = vllm.SamplingParams(
             temperature=0.0,
             max_tokens=1,
