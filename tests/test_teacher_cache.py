@@ -117,10 +117,12 @@ def test_corrupt_and_truncated_lines_are_skipped_with_one_warning(
     questions = [ask(f"q{i}") for i in range(4)]
     with OpenAICompatServer(answer) as server:
         make_teacher(config_for(server), cache).complete(questions)
-        lines = cache.read_text("utf-8").splitlines()
-        lines[1] = "{this is not json"
-        # as if killed in the middle of writing the last line: no newline at the end
-        cache.write_text("\n".join(lines[:3]) + "\n" + lines[3][:25], "utf-8")
+        lines = {json.loads(line)["content"]: line
+                 for line in cache.read_text("utf-8").splitlines()}
+        # q1's line garbled; q3's cut short as if killed mid-write (no newline at the end)
+        cache.write_text(
+            "\n".join([lines["answer to q0"], "{this is not json", lines["answer to q2"],
+                       lines["answer to q3"][:25]]), "utf-8")
         server.reset_counters()
 
         with caplog.at_level(logging.WARNING, logger="kakugo"):
