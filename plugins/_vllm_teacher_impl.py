@@ -15,6 +15,7 @@ from typing import Any
 from kakugo_core.errors import KakugoError
 from kakugo_core.interfaces import Teacher, TeacherReply, TeacherRequest
 from kakugo_core.reasoning import split_reasoning
+from kakugo_core.teachers import TeacherRequestError
 from plugins._vllm_backend_impl import (
     ENGINE_DEFAULTS,
     build_engine,
@@ -43,6 +44,24 @@ def sampling_kwargs(request: TeacherRequest, default_max_tokens: int | None) -> 
 def template_kwargs(request: TeacherRequest) -> dict[str, Any]:
     """The request's chat-template arguments (e.g. gpt-oss's ``reasoning_effort``)."""
     return {k: v for k, v in request.extra if k in CHAT_TEMPLATE_KEYS}
+
+
+def request_error_types() -> tuple[type[BaseException], ...]:
+    """The exceptions vLLM raises for a bad request (a prompt longer than the window, a sampling
+    parameter out of range): ``ValueError`` in older versions, ``VLLMClientError`` since."""
+    import importlib
+
+    try:
+        exceptions: Any = importlib.import_module("vllm.exceptions")
+    except ImportError:
+        exceptions = None
+    client_error = getattr(exceptions, "VLLMClientError", None)
+    return (TypeError, ValueError) + ((client_error,) if isinstance(client_error, type) else ())
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def reply_from_output(
@@ -118,23 +137,23 @@ class VllmTeacher(Teacher):
         for index, request in enumerate(requests):
             groups.setdefault(tuple(sorted(template_kwargs(request).items())), []).append(index)
         replies: list[TeacherReply | None] = [None] * len(requests)
+        bad_request = request_error_types()
         for key, batch in groups.items():
             try:
                 params = [
                     vllm.SamplingParams(**sampling_kwargs(requests[i], self.max_tokens))
                     for i in batch
                 ]
-            except (TypeError, ValueError) as exc:
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-                raise KakugoError(
-                    f"the vllm teacher cannot use these sampling parameters: {first}"
-                ) from None
-            outputs = self.llm.chat(
-                [requests[i].as_messages() for i in batch],
-                params,
-                use_tqdm=False,
-                chat_template_kwargs=dict(key) or None,
-            )
+                outputs = self.llm.chat(
+                    [requests[i].as_messages() for i in batch],
+                    params,
+                    use_tqdm=False,
+                    chat_template_kwargs=dict(key) or None,
+                )
+            except bad_request as exc:
+                raise TeacherRequestError(
+                    f"the vllm teacher refused a request: {first_line(exc)}"
+                ) from exc
             for i, output in zip(batch, outputs, strict=True):
                 replies[i] = reply_from_output(
                     output, self.price_input_per_mtok, self.price_output_per_mtok

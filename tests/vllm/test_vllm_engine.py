@@ -310,3 +310,17 @@ def test_teacher_default_budget_is_bounded_by_the_window(teacher):
     finally:
         teacher.max_tokens = saved
     assert 0 < reply.completion_tokens <= 512 - reply.prompt_tokens
+
+
+def test_teacher_refuses_a_prompt_longer_than_the_window(teacher):
+    from kakugo_core.errors import KakugoError
+
+    too_long = "Sugeng enjing. " * 400  # far beyond the 512-token window
+    with pytest.raises(KakugoError, match="refused a request.*maximum context length") as info:
+        teacher.complete([TeacherRequest.chat([{"role": "user", "content": too_long}])])
+    assert "\n" not in str(info.value)
+    # the engine still answers afterwards
+    (reply,) = teacher.complete(
+        [TeacherRequest.chat([{"role": "user", "content": "Halo"}], max_tokens=2)]
+    )
+    assert 1 <= reply.completion_tokens <= 2
