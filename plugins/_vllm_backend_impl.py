@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from kakugo_core.errors import KakugoError
@@ -85,6 +86,8 @@ def build_engine(
             f"unknown vllm option(s) {', '.join(sorted(unknown))}; known: "
             f"{', '.join(sorted(ENGINE_DEFAULTS))} (others go in engine_options)"
         )
+    if model.startswith(("/", "./", "../", "~")) and not Path(model).expanduser().exists():
+        raise KakugoError(f"no model folder {model!r}: give an existing folder or a Hub id")
     vllm = import_vllm()
     kwargs = {**ENGINE_DEFAULTS, **options}
     if kv_cache_gb:
@@ -92,7 +95,8 @@ def build_engine(
     kwargs.update(engine_options or {})
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     try:
-        return vllm.LLM(model=model, revision=revision or None, **kwargs)
+        return vllm.LLM(model=str(Path(model).expanduser()) if model.startswith("~") else model,
+                        revision=revision or None, **kwargs)
     except (OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise KakugoError(f"vLLM could not load {model!r}: {first}") from exc
@@ -117,7 +121,6 @@ def local_revision(model: str) -> str:
     """``sha256:<16 hex>`` over a local model folder's weight, config and tokenizer files, so
     results of a folder that changes do not share a store key; "" for Hub ids."""
     import hashlib
-    from pathlib import Path
 
     folder = Path(model)
     if not folder.is_dir():

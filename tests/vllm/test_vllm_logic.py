@@ -57,6 +57,11 @@ def test_missing_vllm_is_a_one_line_kakugo_error(tmp_path):
         create("teachers", "vllm", model=str(tmp_path), base_url="http://unused")
 
 
+def test_missing_model_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(KakugoError, match="no model folder .*existing folder or a Hub id"):
+        create("backends", "vllm", model=str(tmp_path / "missing"))
+
+
 def test_unknown_engine_option_is_rejected_before_loading(tmp_path):
     with pytest.raises(KakugoError, match="unknown vllm option.*gpu_mem_util"):
         build_engine(str(tmp_path), gpu_mem_util=0.5)
