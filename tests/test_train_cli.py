@@ -1,0 +1,110 @@
+"""``kakugo train`` on the command line, and the distributed entry point under
+``accelerate launch`` (one CPU process)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+BUILD = Path(__file__).parent / "fixtures" / "kakugo_dataset" / "build.py"
+CPU_CONFIG = REPO / "configs" / "accelerate" / "cpu_single_process.yaml"
+FAST = ["--set", "train.gradient_accumulation_steps=1", "--set", "train.per_device_batch_size=2",
+        "--set", "train.logging_steps=1", "--max-length", "512", "--learning-rate", "0.005"]
+
+
+def _builder():
+    spec = importlib.util.spec_from_file_location("kakugo_dataset_build", BUILD)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _kakugo(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "KAKUGO_LOAD_PLUGINS": "",
+           "TOKENIZERS_PARALLELISM": "false"}
+    return subprocess.run([sys.executable, "-c", "from kakugo_core.cli import main; main()",
+                           *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def small_dataset(tmp_path_factory, sib200_dir):
+    return _builder().build_dataset(sib200_dir, tmp_path_factory.mktemp("ds") / "d", 24, 8)
+
+
+def test_help_explains_the_options():
+    from click.testing import CliRunner
+
+    from kakugo_core.cli import cli
+
+    result = CliRunner().invoke(cli, ["train", "--help"])
+    assert result.exit_code == 0
+    for option in ("--student", "--dataset", "--out", "--method", "--accelerate-config",
+                   "--deepspeed", "--vocab-expansion", "--alignment", "--set"):
+        assert option in result.output
+
+
+@pytest.mark.parametrize("problem", ["missing-dataset", "wrong-columns", "no-model",
+                                     "unknown-key"])
+def test_unusable_inputs_fail_with_one_line(problem, tmp_path, tiny_model, small_dataset,
+                                            capsys):
+    from datasets import Dataset, DatasetDict
+
+    dataset = small_dataset
+    student = str(tiny_model)
+    extra: list[str] = []
+    if problem == "missing-dataset":
+        dataset = tmp_path / "nowhere"
+    elif problem == "wrong-columns":
+        dataset = tmp_path / "cols"
+        DatasetDict({"train": Dataset.from_list([{"prompt": "a", "answer": "b"}])}) \
+            .save_to_disk(dataset)
+    elif problem == "no-model":
+        student = str(tmp_path / "no-such-model")
+    else:
+        extra = ["--set", "train.learning_rat=1"]
+    from kakugo_core.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--student", student, "--dataset", str(dataset),
+              "--out", str(tmp_path / "out"), *extra])
+    assert exit_info.value.code != 0
+    stderr = capsys.readouterr().err
+    errors = [line for line in stderr.splitlines() if line.startswith("kakugo: error:")]
+    assert len(errors) == 1, stderr
+    assert "Traceback" not in stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_accelerate_launch_trains_in_one_cpu_process(tmp_path, tiny_model, small_dataset):
+    out = tmp_path / "model"
+    result = _kakugo("train", "--student", str(tiny_model), "--dataset", str(small_dataset),
+                     "--out", str(out), "--epochs", "1", *FAST,
+                     "--accelerate-config", str(CPU_CONFIG), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"trained model written to {out}" in result.stdout
+    summary = json.loads((out / "training_summary.json").read_text())
+    assert summary["options"]["accelerate_config"] == ""  # the launched process ran it
+    assert summary["final_validation_loss"] < summary["initial_validation_loss"]
+    assert summary["train_examples"] == 24 and summary["options"]["max_length"] == 512
+
+    from transformers import AutoModelForCausalLM
+
+    assert AutoModelForCausalLM.from_pretrained(out).num_parameters() > 0
+
+
+def test_launch_command_passes_the_config_through(tmp_path):
+    from kakugo_core.training import launch_command
+
+    cmd = launch_command(tmp_path / "req.json", "configs/accelerate/fsdp.yaml", 8)
+    assert cmd[1:3] == ["-m", "accelerate.commands.launch"]
+    assert cmd[cmd.index("--config_file") + 1] == "configs/accelerate/fsdp.yaml"
+    assert cmd[cmd.index("--num_processes") + 1] == "8"
+    assert cmd[-4:] == ["-m", "kakugo_core.training", "--request", str(tmp_path / "req.json")]
