@@ -105,13 +105,13 @@ def test_vocab_expansion_alignment_and_lora_compose(tmp_path, tiny_model, sib200
 
     from kakugo_core.plugins import create
 
-    dataset = _builder().build_dataset(sib200_dir, tmp_path / "dataset", 60, 12)
+    dataset = _builder().build_dataset(sib200_dir, tmp_path / "dataset", 40, 8)
     out = create("students", "hf").train(str(tiny_model), dataset, tmp_path / "model", {
         "method": "lora", "epochs": 1.0, "learning_rate": 1e-2, "max_length": 512,
         "gradient_accumulation_steps": 1, "per_device_batch_size": 2, "logging_steps": 1,
         "vocab_expansion_tokens": 64, "alignment_pretraining": True,
         "alignment_source": str(sib200_dir), "alignment_languages": ["jav_Latn", "eng_Latn"],
-        "alignment_epochs": 0.2, "alignment_learning_rate": 1e-3,
+        "alignment_epochs": 0.05, "alignment_learning_rate": 1e-3,
     })
     summary = json.loads((out / "training_summary.json").read_text())
     vocab = summary["vocab_expansion"]
