@@ -29,6 +29,8 @@ BUILTIN_COMMANDS: dict[str, str] = {
     "leaderboard": "kakugo_core.commands.leaderboard:leaderboard",
     "plugins": "kakugo_core.commands.plugins:plugins",
     "release": "kakugo_core.commands.release:release",
+    "run": "kakugo_core.commands.run:run_command",
+    "status": "kakugo_core.commands.run:status_command",
     "teacher": "kakugo_core.commands.teacher:teacher_command",
     "tiny-model": "kakugo_core.commands.tiny_model:tiny_model",
     "train": "kakugo_core.commands.train:train_command",

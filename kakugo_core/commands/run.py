@@ -1,0 +1,185 @@
+"""``kakugo run`` and ``kakugo status``: the whole pipeline, and where a run stands."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import click
+
+from kakugo_core.pipeline import STAGES
+
+
+def _csv(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+@contextlib.contextmanager
+def _demo(language: str, run_dir: Path) -> Iterator[list[str]]:
+    """Start the corpus teacher on 127.0.0.1 and yield the demo's configuration overrides."""
+    from kakugo_core.demo import (
+        CorpusTeacher,
+        DemoCorpus,
+        build_demo_base,
+        demo_overrides,
+        write_demo_inputs,
+    )
+    from kakugo_core.languages import resolve
+    from kakugo_core.teacher_server import OpenAICompatServer
+
+    corpus = DemoCorpus.load(resolve(language))
+    inputs = run_dir / "demo-inputs"
+    texts, instructions = write_demo_inputs(corpus, inputs)
+    base = build_demo_base(inputs / "base-model", corpus)
+    with OpenAICompatServer(CorpusTeacher(corpus)) as server:
+        yield demo_overrides(texts, instructions, server.base_url, base)
+
+
+@click.command("run")
+@click.argument("language", required=False)
+@click.option("--languages", help="Several languages, comma-separated, run one after another.")
+@click.option("--demo", is_flag=True,
+              help="Offline demo: a local corpus teacher over HTTP, a tiny student, bundled "
+                   "SIB-200/FLORES data; minutes on a CPU. LANGUAGE defaults to Javanese.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Run TOML file.")
+@click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
+              help="Override one configuration key; repeatable.")
+@click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Run folder (default: <run.runs_dir>/<language id>, demo-<id> for --demo).")
+@click.option("--stages", default=",".join(STAGES), show_default=True,
+              help="Which stages to run, comma-separated.")
+@click.option("--force", "force", default="", help="Stages to re-run even if up to date.")
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path),
+              help="Results store (default: results.sqlite in the run folder).")
+@click.option("--repo-id", help="Release repository id (default local/kakugo-<iso639-3>).")
+@click.option("--gpu-price-per-hour", type=float, default=2.5, show_default=True,
+              help="USD per GPU hour, for the cost report.")
+@click.option("--no-progress", is_flag=True, help="No progress bars (logs only).")
+def run_command(language: str | None, languages: str | None, demo: bool, config_file: str | None,
+                overrides: tuple[str, ...], run_dir: Path | None, stages: str, force: str,
+                db: Path | None, repo_id: str | None, gpu_price_per_hour: float,
+                no_progress: bool) -> None:
+    """Turn LANGUAGE into a released student: generate → dataset → train → bench → release.
+
+    Every stage works in its own sub-folder of the run folder with a manifest; finished stages
+    are skipped while their inputs are unchanged, and an interrupted run resumes where it
+    stopped (no teacher call is paid for twice). Examples:
+
+    \b
+      kakugo run --demo                      # offline, minutes on a CPU
+      kakugo run Javanese --config run.toml
+      kakugo run --languages jav_Latn,sun_Latn --set teacher.base_url=http://gpu:8000/v1
+    """
+    from kakugo_core.config import load_config
+    from kakugo_core.errors import KakugoError
+    from kakugo_core.languages import resolve
+    from kakugo_core.run import RunOptions, run_language
+
+    names = _csv(languages) + ([language] if language else [])
+    if demo and not names:
+        names = ["jav_Latn"]
+    if not names:
+        raise KakugoError("name a language (e.g. `kakugo run Javanese`) or use --demo")
+    unknown = [s for s in _csv(stages) + _csv(force) if s not in STAGES]
+    if unknown:
+        raise KakugoError(f"unknown stage {unknown[0]!r}; stages are {', '.join(STAGES)}")
+    langs = [resolve(n) for n in names]  # every name is checked before any work starts
+    load_config(config_file, overrides)  # so is the configuration
+    if run_dir is not None and len(langs) > 1:
+        raise KakugoError("--run-dir names one run; with several languages use run.runs_dir")
+    summaries = []
+    for lang in langs:
+        folder = run_dir
+        if folder is None:
+            base = Path(load_config(config_file, overrides)["run"]["runs_dir"])
+            folder = base / (f"demo-{lang.id}" if demo else lang.id)
+        options = RunOptions(
+            run_dir=folder, stages=tuple(_csv(stages)), force=tuple(_csv(force)), db=db,
+            repo_id=repo_id, gpu_price_per_hour=gpu_price_per_hour, progress=not no_progress,
+            echo=_echo_for(lang.id),
+        )
+        click.echo(f"[{lang.id}] run folder {folder}", err=True)
+        if demo:
+            with _demo(lang.id, folder) as demo_sets:
+                config = load_config(config_file, [*demo_sets, *overrides])
+                summaries.append(run_language(lang, config, options))
+        else:
+            summaries.append(run_language(lang, load_config(config_file, overrides), options))
+    for summary in summaries:
+        _print_summary(summary, Path(summary["run_dir"]))
+
+
+def _echo_for(language_id: str) -> Callable[[str], None]:
+    def echo(line: str) -> None:
+        click.echo(f"[{language_id}] {line}", err=True)
+
+    return echo
+
+
+def _print_summary(summary: dict, run_dir: Path) -> None:
+    from rich.console import Console
+
+    console = Console()
+    cost = summary["cost"]
+    console.print(f"\n[bold]{summary['language']}[/bold]: {run_dir}")
+    console.print(
+        f"cost: teacher ${cost['teacher_cost_usd']:.4f} ({cost['teacher_prompt_tokens']:,} + "
+        f"{cost['teacher_completion_tokens']:,} tokens), training ${cost['train_cost_usd']:.4f} "
+        f"({cost['train_seconds']:.0f} s); total ${cost['total_cost_usd']:.4f} against the "
+        f"paper's under ${cost['paper_budget_usd']:.0f} per language"
+    )
+    card = run_dir / "release" / "out" / "README.md"
+    if card.exists():
+        console.print(f"model card: {card}")
+    board = _leaderboard(run_dir)
+    if board:
+        console.print(board)
+
+
+def _leaderboard(run_dir: Path) -> str:
+    db = run_dir / "results.sqlite"
+    if not db.exists():
+        return ""
+    from kakugo_core.leaderboard import render_store
+
+    manifest = json.loads((run_dir / "train" / "manifest.json").read_text("utf-8")) \
+        if (run_dir / "train" / "manifest.json").exists() else {}
+    base = manifest.get("config", {}).get("train", {}).get("base_model")
+    return render_store(db, fmt="table", baseline=base)
+
+
+@click.command("status")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the manifests as JSON.")
+def status_command(run_dir: Path, as_json: bool) -> None:
+    """Show each stage of RUN_DIR: state, counts, time and cost."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from kakugo_core.run import stage_table
+
+    manifests = stage_table(run_dir)
+    if as_json:
+        click.echo(json.dumps([m.__dict__ for m in manifests], indent=2, default=str))
+        return
+    table = Table(title=f"run {run_dir}")
+    for col in ("stage", "state", "attempts", "seconds", "cost (USD)", "counts"):
+        table.add_column(col)
+    for m in manifests:
+        counts = _short_counts(m.counts)
+        table.add_row(m.stage, m.status + (f" ({m.error})" if m.error else ""), str(m.attempts),
+                      f"{m.seconds:.1f}", f"{m.cost_usd:.4f}", counts)
+    Console().print(table)
+
+
+def _short_counts(counts: dict) -> str:
+    parts = []
+    for key, value in counts.items():
+        if isinstance(value, dict):
+            total = sum(v for v in value.values() if isinstance(v, (int, float)))
+            parts.append(f"{key}: {total:g}" if total else f"{key}: {len(value)}")
+        elif isinstance(value, (int, float, str)) and value != "":
+            parts.append(f"{key}: {value:.4g}" if isinstance(value, float) else f"{key}: {value}")
+    return "; ".join(parts[:6])

@@ -1,0 +1,141 @@
+"""Stage bookkeeping for ``kakugo run``: one sub-folder per stage, each with a manifest.
+
+A manifest records the stage's inputs (a hash over its configuration and the manifests of the
+stages it reads), the plugin versions, counts, cost, status and timings. A stage whose manifest
+says ``done`` with the same input hash is skipped; any other state runs the stage again, and the
+stage itself resumes from what it left on disk (teacher cache, JSONL rows, training checkpoints).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+STAGES = ("generate", "dataset", "train", "bench", "release")
+MANIFEST = "manifest.json"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def fingerprint(*parts: Any) -> str:
+    """A stable hash of JSON-serialisable parts."""
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON through a temporary file and a rename, so readers never see half a file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n", "utf-8")
+    os.replace(tmp, path)
+
+
+@dataclass
+class Manifest:
+    """What one stage did, as stored in ``<run>/<stage>/manifest.json``."""
+
+    stage: str
+    status: str = "pending"  # pending | running | done | failed
+    inputs_hash: str = ""
+    config: dict[str, Any] = field(default_factory=dict)
+    plugins: dict[str, str] = field(default_factory=dict)
+    counts: dict[str, Any] = field(default_factory=dict)
+    cost_usd: float = 0.0
+    started: str = ""
+    finished: str = ""
+    seconds: float = 0.0
+    attempts: int = 0
+    error: str = ""
+
+    @classmethod
+    def load(cls, stage_dir: Path) -> Manifest:
+        path = stage_dir / MANIFEST
+        if not path.exists():
+            return cls(stage=stage_dir.name)
+        try:
+            data = json.loads(path.read_text("utf-8"))
+            return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+        except (json.JSONDecodeError, TypeError):
+            return cls(stage=stage_dir.name, status="failed", error="unreadable manifest")
+
+    def save(self, stage_dir: Path) -> None:
+        stage_dir.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(stage_dir / MANIFEST, self.__dict__)
+
+
+@dataclass
+class StageOutcome:
+    """What a stage function reports back."""
+
+    counts: dict[str, Any] = field(default_factory=dict)
+    cost_usd: float = 0.0
+
+
+StageFunction = Callable[[Path], StageOutcome]
+
+
+class RunFolder:
+    """A run folder for one language: ``<root>/<stage>/`` with manifests."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def stage_dir(self, stage: str) -> Path:
+        return self.root / stage
+
+    def manifest(self, stage: str) -> Manifest:
+        return Manifest.load(self.stage_dir(stage))
+
+    def is_current(self, stage: str, inputs_hash: str) -> bool:
+        """Whether the stage finished before with exactly these inputs."""
+        m = self.manifest(stage)
+        return m.status == "done" and m.inputs_hash == inputs_hash
+
+    def run_stage(
+        self,
+        stage: str,
+        inputs_hash: str,
+        function: StageFunction,
+        config: Mapping[str, Any],
+        plugins: Mapping[str, str],
+        force: bool = False,
+    ) -> tuple[Manifest, bool]:
+        """Run ``function`` unless the stage is current; return its manifest and whether it ran."""
+        stage_dir = self.stage_dir(stage)
+        if not force and self.is_current(stage, inputs_hash):
+            return self.manifest(stage), False
+        previous = self.manifest(stage)
+        manifest = Manifest(
+            stage=stage, status="running", inputs_hash=inputs_hash, config=dict(config),
+            plugins=dict(plugins), started=_now(), attempts=previous.attempts + 1,
+        )
+        manifest.save(stage_dir)
+        start = time.monotonic()
+        try:
+            outcome = function(stage_dir)
+        except BaseException as exc:
+            manifest.status = "failed" if isinstance(exc, Exception) else "interrupted"
+            manifest.error = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+            manifest.seconds = round(time.monotonic() - start, 2)
+            manifest.finished = _now()
+            manifest.save(stage_dir)
+            raise
+        manifest.status = "done"
+        manifest.counts = outcome.counts
+        manifest.cost_usd = outcome.cost_usd
+        manifest.seconds = round(time.monotonic() - start, 2)
+        manifest.finished = _now()
+        manifest.save(stage_dir)
+        return manifest, True
+
+    def manifests(self) -> list[Manifest]:
+        return [self.manifest(stage) for stage in STAGES]

@@ -1,0 +1,214 @@
+"""``kakugo run``: generate → dataset → train → bench → release for one language, resumable.
+
+Each stage works in ``<run>/<stage>/`` and leaves a manifest (see :mod:`kakugo_core.pipeline`).
+A stage is skipped when it finished before with the same inputs: its own configuration section
+plus the input hash of the stage it reads, so a change upstream re-runs everything after it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from kakugo_core.config import Config
+from kakugo_core.errors import KakugoError
+from kakugo_core.languages import Language, resolve
+from kakugo_core.pipeline import (
+    STAGES,
+    Manifest,
+    RunFolder,
+    StageOutcome,
+    fingerprint,
+    write_json_atomic,
+)
+
+#: what the paper spent per language at most, for the cost report
+PAPER_BUDGET_USD = 50.0
+
+Echo = Callable[[str], None]
+
+
+@dataclass
+class RunOptions:
+    """What ``kakugo run`` decides beyond the configuration."""
+
+    run_dir: Path
+    stages: tuple[str, ...] = STAGES
+    force: tuple[str, ...] = ()
+    db: Path | None = None
+    repo_id: str | None = None
+    gpu_price_per_hour: float = 2.5
+    progress: bool = True
+    echo: Echo = field(default=lambda _line: None)
+
+
+def _plugin_versions() -> dict[str, str]:
+    from kakugo_core.plugins import get_host
+
+    versions = {info.distribution: info.version for info in get_host().infos.values()}
+    for package in ("torch", "transformers", "peft", "datasets"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            pass
+    return dict(sorted(versions.items()))
+
+
+def _public_teacher(config: Config) -> dict[str, Any]:
+    """The teacher section without host-only details that do not change answers."""
+    return {k: v for k, v in config["teacher"].items()
+            if k not in ("base_url", "concurrency", "timeout_s", "max_retries", "cache_dir")}
+
+
+def run_language(language: str | Language, config: Config, options: RunOptions) -> dict[str, Any]:
+    """Run (or resume) every selected stage for one language; return the run's summary."""
+    from kakugo_core.store import ResultsStore
+
+    lang = resolve(language)
+    folder = RunFolder(options.run_dir)
+    options.run_dir.mkdir(parents=True, exist_ok=True)
+    versions = _plugin_versions()
+    base_model = str(config["train"]["base_model"])
+    db = options.db or (Path(config["bench"]["db"]) if config["bench"]["db"]
+                        else options.run_dir / "results.sqlite")
+    hashes: dict[str, str] = {}
+    hashes["generate"] = fingerprint(lang.id, _public_teacher(config), config["generate"],
+                                     config["run"]["seed"])
+    hashes["dataset"] = fingerprint(hashes["generate"], config["dataset"], config["run"]["seed"])
+    hashes["train"] = fingerprint(hashes["dataset"], config["train"])
+    hashes["bench"] = fingerprint(hashes["train"], config["bench"], str(db))
+    hashes["release"] = fingerprint(hashes["bench"], config["release"], options.repo_id)
+
+    gen_dir, data_dir = folder.stage_dir("generate"), folder.stage_dir("dataset") / "data"
+    model_dir = folder.stage_dir("train") / "model"
+
+    def generate(stage_dir: Path) -> StageOutcome:
+        from kakugo_core.generation import run_generation
+
+        summary = run_generation(lang, config, stage_dir, progress=options.progress)
+        if summary.stopped:
+            options.echo(f"generation stopped early: {summary.stopped}")
+        usage = summary.usage
+        return StageOutcome(
+            counts={"rows": summary.rows, "rejects": summary.rejects, "usage": usage,
+                    "stopped": summary.stopped},
+            cost_usd=float(usage.get("cost", 0.0)),
+        )
+
+    def dataset(stage_dir: Path) -> StageOutcome:
+        from kakugo_core.dataset import build_dataset
+
+        summary = build_dataset(gen_dir, stage_dir / "data", config, lang)
+        return StageOutcome(counts={"splits": summary.splits, "methods": summary.methods,
+                                    "rejects": summary.rejects})
+
+    def train(stage_dir: Path) -> StageOutcome:
+        import shutil
+
+        from kakugo_core.training import TrainRequest
+        from kakugo_core.training import run as run_training
+
+        out = stage_dir / "model"
+        if out.exists():  # a model from an interrupted or outdated run: train again
+            shutil.rmtree(out)
+        request = TrainRequest.from_config(config, data_dir, out, base_model=base_model)
+        run_training(request)
+        summary = json.loads((out / "training_summary.json").read_text("utf-8"))
+        hours = float(summary.get("train_seconds", 0.0)) / 3600
+        keys = ("tokens_seen", "optimizer_steps", "train_loss", "initial_validation_loss",
+                "final_validation_loss", "train_seconds", "tokens_per_second")
+        return StageOutcome(counts={k: summary.get(k) for k in keys},
+                            cost_usd=hours * options.gpu_price_per_hour)
+
+    def bench(stage_dir: Path) -> StageOutcome:
+        from kakugo_core.scoring import run_bench
+
+        names = [b for b in config["bench"]["benchmarks"] if _covers(b, lang)]
+        skipped = sorted(set(config["bench"]["benchmarks"]) - set(names))
+        if skipped:
+            options.echo(f"{lang.name} is not covered by {', '.join(skipped)}: skipped")
+        if not names:
+            raise KakugoError(f"no configured benchmark covers {lang.name} ({lang.id})")
+        with ResultsStore(db) as store:
+            results = run_bench(
+                [base_model, str(model_dir)], names, [lang], store=store,
+                backend=config["bench"]["backend"], n_shot=int(config["bench"]["n_shot"]),
+                limit=int(config["bench"]["limit"]) or None,
+                predictions_dir=stage_dir / "predictions", progress=options.progress,
+                chat_template=bool(config["bench"]["chat_template"]),
+            )
+        per_model = len(results) // 2  # run_bench returns the base's cells, then the student's
+        scores = {f"{'base' if i < per_model else 'student'}:{r.benchmark}:{s.metric}": s.value
+                  for i, r in enumerate(results) for s in r.scores}
+        return StageOutcome(counts={"db": str(db), "benchmarks": names, "scores": scores})
+
+    def release(stage_dir: Path) -> StageOutcome:
+        from kakugo_core.release import release as publish
+
+        target = str(config["release"]["target"])
+        repo_id = options.repo_id or f"local/kakugo-{lang.iso639_3}"
+        result = publish(
+            model_dir, target=target, repo_id=repo_id, store=db, base_model=base_model,
+            language=lang, dataset_dir=data_dir, config=config,
+            out_dir=stage_dir / "out" if target == "folder" else None,
+            model_name=str(model_dir), echo=options.echo,
+        )
+        return StageOutcome(counts={"target": target, "location": result.location,
+                                    "files": len(result.files), "changed": result.changed})
+
+    functions = {"generate": generate, "dataset": dataset, "train": train, "bench": bench,
+                 "release": release}
+    sections = {"generate": ("teacher", "generate"), "dataset": ("dataset",),
+                "train": ("train",), "bench": ("bench",), "release": ("release",)}
+    for stage in STAGES:
+        if stage not in options.stages:
+            continue
+        stage_config = {s: config[s] for s in sections[stage]}
+        if stage == "generate":
+            stage_config["teacher"] = _public_teacher(config)
+        manifest, ran = folder.run_stage(stage, hashes[stage], functions[stage], stage_config,
+                                         versions, force=stage in options.force)
+        options.echo(f"{stage}: {'done' if ran else 'up to date, skipped'}"
+                     f" ({manifest.seconds:.1f}s)")
+    report = cost_report(folder, lang)
+    write_json_atomic(options.run_dir / "cost.json", report)
+    return {"language": lang.id, "run_dir": str(options.run_dir), "cost": report,
+            "stages": {m.stage: m.status for m in folder.manifests()}}
+
+
+def _covers(benchmark: str, lang: Language) -> bool:
+    from kakugo_core.plugins import registry
+
+    factory = registry("benchmarks").get(benchmark).factory
+    key = getattr(factory, "coverage_key", "") or getattr(factory, "name", benchmark)
+    return key not in lang.benchmarks or bool(lang.benchmarks.get(key))
+
+
+def cost_report(folder: RunFolder, lang: Language) -> dict[str, Any]:
+    """Teacher tokens and cost plus training time, set against the paper's budget."""
+    gen, train = folder.manifest("generate"), folder.manifest("train")
+    usage: Mapping[str, Any] = gen.counts.get("usage", {}) if gen.counts else {}
+    total = gen.cost_usd + train.cost_usd
+    return {
+        "language": lang.id,
+        "teacher_calls": int(usage.get("calls", 0)),
+        "teacher_prompt_tokens": int(usage.get("prompt_tokens", 0)),
+        "teacher_completion_tokens": int(usage.get("completion_tokens", 0)),
+        "teacher_cost_usd": round(gen.cost_usd, 4),
+        "train_seconds": float((train.counts or {}).get("train_seconds") or 0.0),
+        "train_cost_usd": round(train.cost_usd, 4),
+        "total_cost_usd": round(total, 4),
+        "paper_budget_usd": PAPER_BUDGET_USD,
+        "within_paper_budget": total < PAPER_BUDGET_USD,
+    }
+
+
+def stage_table(run_dir: Path) -> list[Manifest]:
+    """The manifests of a run folder, for ``kakugo status``."""
+    if not run_dir.is_dir():
+        raise KakugoError(f"{run_dir} is not a run folder; start one with `kakugo run`")
+    return RunFolder(run_dir).manifests()
