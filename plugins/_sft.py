@@ -90,6 +90,7 @@ class TrainOptions:
              "train.use_generation_blocks must be auto, yes or no"),
             (self.max_length > 8, "train.max_length must be larger than 8"),
             (self.epochs > 0, "train.epochs must be positive"),
+            (0 <= self.warmup_ratio < 1, "train.warmup_ratio must be in [0, 1)"),
             (self.learning_rate > 0, "train.learning_rate must be positive"),
             (self.per_device_batch_size >= 1, "train.per_device_batch_size must be at least 1"),
             (self.gradient_accumulation_steps >= 1,

@@ -69,7 +69,7 @@ def rich_progress_callback(title: str) -> Any:
     )
     from transformers import TrainerCallback
 
-    class RichProgress(TrainerCallback):  # type: ignore[misc]
+    class RichProgress(TrainerCallback):
         def __init__(self) -> None:
             self.progress: Progress | None = None
             self.task: Any = None
