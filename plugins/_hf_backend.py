@@ -46,6 +46,15 @@ def local_revision(folder: Path) -> str:
     return "sha256:" + digest.hexdigest()[:16]
 
 
+def _common_length(a: Sequence[int], b: Sequence[int]) -> int:
+    """Length of the common prefix of two token lists."""
+    n = min(len(a), len(b))
+    for i in range(n):
+        if a[i] != b[i]:
+            return i
+    return n
+
+
 def pick_device(device: str | None) -> str:
     if device and device != "auto":
         return device
@@ -187,13 +196,19 @@ class HFBackend(Backend):
             key = tuple(ctx) if self.kv_reuse else (index, *ctx)
             groups.setdefault(key, []).append(index)
         results: list[LoglikelihoodResult | None] = [None] * len(encoded)
-        prefix, sharing = self._shared_prefix(list(groups))
-        prefix_kv = self._prefix_cache(prefix) if prefix else None
-        if prefix_kv is None:
-            prefix, sharing = (), set()
-        parts = [([g for g in groups if g in sharing], prefix),
-                 ([g for g in groups if g not in sharing], ())]
-        for keys, shared in parts:
+        # Contexts that share a long token prefix (the few-shot examples) are scored on top of
+        # that prefix's cache, computed once; up to MAX_PREFIXES groups, the rest plainly.
+        parts: list[tuple[list[tuple[int, ...]], tuple[int, ...], Any]] = []
+        remaining = list(groups)
+        for _ in range(self.MAX_PREFIXES):
+            prefix, sharing = self._shared_prefix(remaining)
+            prefix_kv = self._prefix_cache(prefix) if prefix else None
+            if prefix_kv is None:
+                break
+            parts.append(([g for g in remaining if g in sharing], prefix, prefix_kv))
+            remaining = [g for g in remaining if g not in sharing]
+        parts.append((remaining, (), None))
+        for keys, shared, prefix_kv in parts:
             order = sorted(keys, key=lambda g: -(len(g) + max(len(encoded[i][1])
                                                               for i in groups[g])))
             for start in range(0, len(order), self.batch_size):
@@ -202,8 +217,7 @@ class HFBackend(Backend):
                             for g in batch]
                 members = [[(i, encoded[i][1]) for i in groups[g]] for g in batch]
                 with torch.inference_mode():
-                    scored = self._score_batch(contexts, members,
-                                               prefix_kv if shared else None, len(shared))
+                    scored = self._score_batch(contexts, members, prefix_kv, len(shared))
                 for index, result in scored:
                     results[index] = result
                 if self.progress is not None:
@@ -212,6 +226,7 @@ class HFBackend(Backend):
 
     # -- shared few-shot prefix --------------------------------------------------------------
     MIN_PREFIX = 32
+    MAX_PREFIXES = 8
 
     def _shared_prefix(
         self, contexts: list[tuple[int, ...]]
@@ -231,17 +246,20 @@ class HFBackend(Backend):
         head, count = max(starts.items(), key=lambda kv: kv[1])
         if count < 2:
             return (), set()
-        members = [c for c in contexts if c[: self.MIN_PREFIX] == head]
-        length = min(len(c) for c in members) - 1
-        first = members[0]
-        for other in members[1:]:
-            n = 0
-            while n < length and other[n] == first[n]:
-                n += 1
-            length = n
+        members = sorted(c for c in contexts if c[: self.MIN_PREFIX] == head)
+        best: tuple[int, int, tuple[int, ...]] = (0, 0, ())
+        # Try a few members as the reference; keep the prefix saving the most tokens.
+        for reference in members[:: max(1, len(members) // 4)]:
+            lcps = sorted((_common_length(reference, other) for other in members), reverse=True)
+            for count, length in enumerate(lcps, 1):
+                length = min(length, len(reference) - 1)
+                if count >= 2 and length * count > best[0]:
+                    best = (length * count, length, reference)
+        _, length, reference = best
         if length < self.MIN_PREFIX:
             return (), set()
-        return first[:length], set(members)
+        prefix = reference[:length]
+        return prefix, {c for c in members if len(c) > length and c[:length] == prefix}
 
     def _prefix_cache(self, prefix: tuple[int, ...]) -> list[tuple[Any, Any]] | None:
         """Keys and values of every layer for ``prefix`` (batch 1), or None when the model's
@@ -274,28 +292,34 @@ class HFBackend(Backend):
         self, contexts: list[list[int]], members: list[list[tuple[int, list[int]]]],
         prefix_kv: list[tuple[Any, Any]] | None = None, prefix_len: int = 0,
     ) -> list[tuple[int, LoglikelihoodResult]]:
-        """One batch: contexts (after any shared prefix) left-padded in one pass, then every
-        continuation longer than one token on a copy of its context's cache."""
+        """One batch: contexts (after any shared prefix) right-padded in one causal pass with
+        no padding mask (padding at the right changes no earlier position: lm-eval's layout),
+        then every continuation longer than one token on a copy of its context's cache."""
         device = self.device
         pad = int(self.tokenizer.pad_token_id)
+        rows_n = len(contexts)
         width = max(len(c) for c in contexts)
-        ids = torch.full((len(contexts), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(contexts), width), dtype=torch.long)
+        ids = torch.full((rows_n, width), pad, dtype=torch.long)
         for row, ctx in enumerate(contexts):
-            ids[row, width - len(ctx):] = torch.tensor(ctx)
-            mask[row, width - len(ctx):] = 1
-        ids, mask = ids.to(device), mask.to(device)
+            ids[row, :len(ctx)] = torch.tensor(ctx)
+        ids = ids.to(device)
+        lengths = torch.tensor([len(c) for c in contexts], device=device)
+        last = [len(c) - 1 for c in contexts]
+        keep = sorted(set(last))  # the only positions whose logits are needed
         needs_cache = any(len(cont) > 1 for group in members for _, cont in group)
         kwargs: dict[str, Any] = {}
         if prefix_kv is not None:
-            kwargs["past_key_values"] = self._expanded_cache(prefix_kv, len(contexts))
-            mask = torch.cat([mask.new_ones((len(contexts), prefix_len)), mask], dim=1)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, prefix_len:]
-        out = self._call(input_ids=ids, attention_mask=mask, position_ids=positions,
-                         use_cache=needs_cache, logits_to_keep=1, **kwargs)
-        first = F.log_softmax(out.logits[:, -1, :].float(), dim=-1)  # predicts each cont[0]
+            kwargs["past_key_values"] = self._expanded_cache(prefix_kv, rows_n)
+        positions = (prefix_len + torch.arange(width, device=device)).unsqueeze(0)
+        out = self._call(input_ids=ids, position_ids=positions.expand(rows_n, -1),
+                         use_cache=needs_cache, logits_to_keep=torch.tensor(keep, device=device),
+                         **kwargs)
+        column = torch.tensor([keep.index(p) for p in last], device=device)
+        picked_logits = out.logits[torch.arange(rows_n, device=device), column]
+        first = F.log_softmax(picked_logits.float(), dim=-1)  # predicts each cont[0]
 
-        # Continuations longer than one token run on top of a copy of their context's cache.
+        # Continuations longer than one token run on top of a copy of their context's cache;
+        # the mask hides the padding between each context's end and the batch width.
         rows = [(g, i, cont) for g, group in enumerate(members) for i, cont in group]
         long_rows = [(g, i, cont) for g, i, cont in rows if len(cont) > 1]
         rest: dict[int, torch.Tensor] = {}
@@ -310,9 +334,12 @@ class HFBackend(Backend):
                 cids[row, :len(cont) - 1] = torch.tensor(cont[:-1])
                 cmask[row, :len(cont) - 1] = 1
             cids, cmask = cids.to(device), cmask.to(device)
-            full_mask = torch.cat([mask[select], cmask], dim=1)
-            lengths = mask.sum(-1)[select].unsqueeze(1)
-            cpos = lengths + torch.arange(cwidth, device=device).unsqueeze(0)
+            ctx_mask = (torch.arange(width, device=device).unsqueeze(0)
+                        < lengths[select].unsqueeze(1)).long()
+            full_mask = torch.cat([ctx_mask.new_ones((len(long_rows), prefix_len)), ctx_mask,
+                                   cmask], dim=1)
+            cpos = (prefix_len + lengths[select]).unsqueeze(1) + \
+                torch.arange(cwidth, device=device).unsqueeze(0)
             cout = self._call(input_ids=cids, attention_mask=full_mask, position_ids=cpos,
                               past_key_values=cache, use_cache=True)
             logprobs = F.log_softmax(cout.logits.float(), dim=-1)
