@@ -324,3 +324,29 @@ def test_teacher_refuses_a_prompt_longer_than_the_window(teacher):
         [TeacherRequest.chat([{"role": "user", "content": "Halo"}], max_tokens=2)]
     )
     assert 1 <= reply.completion_tokens <= 2
+
+
+# -- end to end: a real benchmark through both backends ----------------------------------------
+def test_sib200_through_vllm_equals_transformers_backend(backend, tiny_model):
+    """Kakugo's SIB-200 benchmark (3-shot, bundled Javanese items) scored through the vllm
+    backend and through the transformers backend gives the same per-choice log-likelihoods."""
+    from kakugo_core.languages import resolve
+
+    sib200 = create("benchmarks", "sib200")
+    options = {"n_shot": 3, "limit": 12, "chat_template": False}
+    language = resolve("Javanese")
+    via_vllm = sib200.evaluate(backend, language, options)
+    reference = create("backends", "transformers", model=str(tiny_model), device="cpu",
+                       dtype="float32")
+    try:
+        via_hf = sib200.evaluate(reference, language, options)
+    finally:
+        reference.close()
+
+    assert via_vllm.prompt_hash == via_hf.prompt_hash
+    assert len(via_vllm.predictions) == len(via_hf.predictions) == 12
+    for ours, theirs in zip(via_vllm.predictions, via_hf.predictions, strict=True):
+        assert ours["id"] == theirs["id"]
+        assert ours["logprobs"] == pytest.approx(theirs["logprobs"], abs=ATOL)
+        assert ours["pred"] == theirs["pred"]
+    assert [s.value for s in via_vllm.scores] == [s.value for s in via_hf.scores]
