@@ -156,3 +156,20 @@ def test_bench_help_is_fast_and_explains(tmp_path):
     result = CliRunner().invoke(cli, ["bench", "--help"])
     assert result.exit_code == 0
     assert "--data-dir" in result.output and "--force" in result.output
+
+
+def test_cli_exports_lm_eval_tasks_without_a_model(tmp_path):
+    out = tmp_path / "tasks"
+    result = CliRunner().invoke(cli, ["bench", "-b", "sib200,flores", "-l", "jav_Latn",
+                                      "--limit", "3", "--n-shot", "2",
+                                      "--export-lm-eval", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "lm_eval --model hf" in result.output and "--include_path" in result.output
+    sib_yaml = (out / "kakugo_sib200_jav_Latn_2shot.yaml").read_text("utf-8")
+    assert "output_type: multiple_choice" in sib_yaml and "num_fewshot: 0" in sib_yaml
+    docs = [json.loads(line) for line in
+            (out / "kakugo_sib200_jav_Latn_2shot.jsonl").read_text("utf-8").splitlines()]
+    assert len(docs) == 3 and len(docs[0]["choices"]) == 7
+    assert docs[0]["query"].count("Text: ") == 3  # two shots and the item
+    flores = (out / "kakugo_flores_jav_Latn_2shot.yaml").read_text("utf-8")
+    assert "output_type: generate_until" in flores and "chrf" in flores

@@ -12,7 +12,7 @@ def _split(values: tuple[str, ...]) -> list[str]:
 
 
 @click.command("bench")
-@click.option("--model", "-m", "models", multiple=True, required=True, metavar="MODEL",
+@click.option("--model", "-m", "models", multiple=True, metavar="MODEL",
               help="Hub id or local model folder; repeat for several models.")
 @click.option("--benchmarks", "-b", "benchmark_names", multiple=True, metavar="A,B",
               help="Comma-separated benchmarks (default: bench.benchmarks from the config: "
@@ -45,12 +45,15 @@ def _split(values: tuple[str, ...]) -> list[str]:
 @click.option("--json", "as_json", is_flag=True,
               help="Print results as JSON in lm-eval's results schema (one object per model).")
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
+@click.option("--export-lm-eval", "export_dir", type=click.Path(file_okay=False), default=None,
+              help="Instead of scoring, write each benchmark x language as an lm-eval task "
+                   "(YAML + JSONL with the exact prompts) to DIR and print the lm_eval command.")
 def bench(
     models: tuple[str, ...], benchmark_names: tuple[str, ...], language_names: tuple[str, ...],
     n_shot: int | None, limit: int | None, data_dir: str | None, db: str | None,
     backend: str | None, batch_size: int | None, device: str | None, force: bool,
     chat_template: bool | None, predictions_dir: str | None, config_file: str | None,
-    overrides: tuple[str, ...], as_json: bool, no_progress: bool,
+    overrides: tuple[str, ...], as_json: bool, no_progress: bool, export_dir: str | None,
 ) -> None:
     """Score MODELs on benchmarks x languages and show the results.
 
@@ -75,8 +78,17 @@ def bench(
         backend_options.update(device=device or cfg["device"], dtype=cfg["dtype"])
     elif device:
         backend_options["device"] = device
-    store = ResultsStore(db or cfg["db"] or None)
     n = cfg["n_shot"] if n_shot is None else n_shot
+    if export_dir:
+        _export(export_dir, names, languages, {
+            "n_shot": n, "limit": (cfg["limit"] if limit is None else limit) or None,
+            "data_dir": data_dir or cfg["data_dir"] or None,
+            "chat_template": False, "revisions": cfg["revisions"],
+            "max_new_tokens": cfg["max_new_tokens"]})
+        return
+    if not models:
+        raise click.UsageError("give at least one --model (a Hub id or a local folder)")
+    store = ResultsStore(db or cfg["db"] or None)
     try:
         results = run_bench(
             list(models), names, languages, store=store, backend=backend_name, n_shot=n,
@@ -98,6 +110,19 @@ def bench(
         _print_table(store, list(models), results, n)
     finally:
         store.close()
+
+
+def _export(out_dir: str, names: list[str], languages: list[str], options: dict) -> None:
+    from kakugo_core.languages import resolve
+    from kakugo_core.plugins import registry
+    from plugins._lm_eval_impl import export_task
+
+    benches = [registry("benchmarks").create(name) for name in names]
+    langs = [resolve(lang) for lang in languages]
+    tasks = [export_task(b, lang, out_dir, options).stem for b in benches for lang in langs]
+    click.echo(f"wrote {len(tasks)} lm-eval task(s) to {out_dir}; run them with:")
+    click.echo(f"  lm_eval --model hf --model_args pretrained=MODEL --include_path {out_dir} "
+               f"--tasks {','.join(tasks)}")
 
 
 def _print_table(store, models, results, n_shot) -> None:  # type: ignore[no-untyped-def]
