@@ -179,3 +179,18 @@ def test_local_jsonl_and_parquet_give_the_same_items(tmp_path):
     a = bench.prepare(resolve("eng_Latn"), {"n_shot": 2, "data_dir": str(FIXTURES)})
     b = bench.prepare(resolve("eng_Latn"), {"n_shot": 2, "data_dir": str(tmp_path)})
     assert [(i.context, i.gold) for i in a.items] == [(i.context, i.gold) for i in b.items]
+
+
+@pytest.mark.slow
+def test_chat_template_wraps_the_prompt_and_changes_the_hash(backend):
+    bench = create("benchmarks", "sib200")
+    plain = bench.prepare(resolve("jav_Latn"), {"n_shot": 1, "limit": 3})
+    chat = bench.prepare(resolve("jav_Latn"), {"n_shot": 1, "limit": 3, "chat_template": True})
+    assert plain.prompt_hash != chat.prompt_hash
+    wrapped = bench.wrap(backend, chat, True)
+    assert wrapped[0].context.startswith("<|user|>\n")
+    assert wrapped[0].context.endswith("<|assistant|>\n")
+    assert wrapped[0].choices[0] == "science/technology"
+    result = bench.evaluate(backend, resolve("jav_Latn"),
+                            {"n_shot": 1, "limit": 3, "chat_template": True})
+    assert result.prompt_hash == chat.prompt_hash and result.scores[0].n == 3
