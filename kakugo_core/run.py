@@ -133,13 +133,20 @@ def run_language(language: str | Language, config: Config, options: RunOptions) 
             options.echo(f"{lang.name} is not covered by {', '.join(skipped)}: skipped")
         if not names:
             raise KakugoError(f"no configured benchmark covers {lang.name} ({lang.id})")
+        cfg = config["bench"]
+        backend_options: dict[str, Any] = {"batch_size": cfg["batch_size"]}
+        if cfg["backend"] in ("transformers", "hf", "huggingface"):
+            backend_options.update(device=cfg["device"], dtype=cfg["dtype"])
         with ResultsStore(db) as store:
             results = run_bench(
                 [base_model, str(model_dir)], names, [lang], store=store,
-                backend=config["bench"]["backend"], n_shot=int(config["bench"]["n_shot"]),
-                limit=int(config["bench"]["limit"]) or None,
+                backend=cfg["backend"], n_shot=int(cfg["n_shot"]),
+                limit=int(cfg["limit"]) or None, data_dir=cfg["data_dir"] or None,
+                backend_options=backend_options,
                 predictions_dir=stage_dir / "predictions", progress=options.progress,
-                chat_template=bool(config["bench"]["chat_template"]),
+                chat_template=bool(cfg["chat_template"]),
+                benchmark_options={"revisions": cfg["revisions"],
+                                   "max_new_tokens": cfg["max_new_tokens"]},
             )
         per_model = len(results) // 2  # run_bench returns the base's cells, then the student's
         scores = {f"{'base' if i < per_model else 'student'}:{r.benchmark}:{s.metric}": s.value
@@ -164,9 +171,13 @@ def run_language(language: str | Language, config: Config, options: RunOptions) 
                  "release": release}
     sections = {"generate": ("teacher", "generate"), "dataset": ("dataset",),
                 "train": ("train",), "bench": ("bench",), "release": ("release",)}
-    for stage in STAGES:
-        if stage not in options.stages:
-            continue
+    selected = [stage for stage in STAGES if stage in options.stages]
+    for number, stage in enumerate(selected, start=1):
+        options.echo(f"stage {number}/{len(selected)}: {stage}")
+        before = STAGES[STAGES.index(stage) - 1] if stage != STAGES[0] else None
+        if before and not folder.is_current(before, hashes[before]):
+            raise KakugoError(f"stage {stage!r} needs an up-to-date {before!r} stage in "
+                              f"{options.run_dir}; include it in --stages")
         stage_config = {s: config[s] for s in sections[stage]}
         if stage == "generate":
             stage_config["teacher"] = _public_teacher(config)
