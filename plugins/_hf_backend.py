@@ -286,7 +286,23 @@ class HFBackend(Backend):
         )
 
     def _call(self, **kwargs: Any) -> Any:
+        """A forward pass; ``logits_to_keep`` is emulated for models that do not take it."""
+        if "logits_to_keep" in kwargs and not self._keeps_logits:
+            keep = kwargs.pop("logits_to_keep")
+            out = self.model(**kwargs)
+            out.logits = out.logits[:, keep] if torch.is_tensor(keep) else \
+                out.logits[:, -keep:]
+            return out
         return self.model(**kwargs)
+
+    @property
+    def _keeps_logits(self) -> bool:
+        import inspect
+
+        if not hasattr(self, "_keeps_logits_cache"):
+            params = inspect.signature(self.model.forward).parameters
+            self._keeps_logits_cache = "logits_to_keep" in params
+        return self._keeps_logits_cache
 
     def _score_batch(
         self, contexts: list[list[int]], members: list[list[tuple[int, list[int]]]],
