@@ -124,6 +124,12 @@ def _dtype(opts: TrainOptions) -> Any:
 
 
 def _attn_implementation(opts: TrainOptions) -> str:
+    """flash-attention 2 where installed on GPU; otherwise per-example sdpa for packed rows
+    (``sdpa_varlen``, see plugins/_varlen.py) or plain sdpa for padded batches."""
+    from plugins import _varlen
+
+    if opts.attn_implementation == _varlen.NAME:
+        return _varlen.register()
     if opts.attn_implementation != "auto":
         return opts.attn_implementation
     if _on_gpu():
@@ -133,7 +139,7 @@ def _attn_implementation(opts: TrainOptions) -> str:
             return "flash_attention_2"
         except ImportError:
             pass
-    return "sdpa"
+    return _varlen.register() if opts.packing else "sdpa"
 
 
 def load_tokenizer(base_model: str) -> Any:

@@ -239,7 +239,8 @@ class PackedCollator:
 
     ``use_cache=False`` matters: transformers only derives the block-diagonal mask from the
     position ids when no KV cache is in play, and a model whose config says ``use_cache=True``
-    would otherwise let packed examples attend to each other."""
+    would otherwise let packed examples attend to each other. The ``cu_seq_lens`` boundaries
+    let flash-attention and ``sdpa_varlen`` attend within each example only."""
 
     def __call__(self, features: Sequence[dict[str, list[int]]]) -> dict[str, Any]:
         import torch
@@ -249,6 +250,13 @@ class PackedCollator:
             flat = [x for f in features for x in f[key]]
             out[key] = torch.tensor([flat], dtype=torch.long)
         out["use_cache"] = False
+        # sequence boundaries for variable-length attention (flash-attention, sdpa_varlen)
+        positions = out["position_ids"][0].tolist()
+        starts = [i for i, p in enumerate(positions) if p == 0] + [len(positions)]
+        cu = torch.tensor(starts, dtype=torch.int32)
+        longest = int((cu[1:] - cu[:-1]).max())
+        out.update(cu_seq_lens_q=cu, cu_seq_lens_k=cu, max_length_q=longest,
+                   max_length_k=longest)
         return out
 
 

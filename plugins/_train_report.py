@@ -45,7 +45,7 @@ def plot_loss_curve(stages: list[dict[str, Any]], path: Path) -> None:
         steps = [s for s, _ in train + val]
         offset += max(steps, default=0)
     ax.set_xlabel("optimizer step")
-    ax.set_ylabel("loss (assistant tokens)")
+    ax.set_ylabel("loss (SFT: assistant tokens; alignment: all tokens)")
     ax.set_title("Kakugo training")
     ax.grid(alpha=0.3)
     ax.legend()

@@ -123,16 +123,24 @@ def test_packing_fills_bins_and_restarts_positions(tokenizer, sample_rows):
     starts = [i for i, p in enumerate(row["position_ids"]) if p == 0]
     assert len(starts) == len(bins[0])
     assert all(row["labels"][s] == data.IGNORE_INDEX for s in starts)
+    batch = data.PackedCollator()([row])
+    assert batch["cu_seq_lens_q"].tolist() == [*starts, len(row["input_ids"])]
+    assert batch["max_length_q"] == max(len(e) for e in bins[0])
 
 
-def test_packed_examples_do_not_attend_to_each_other(tiny_model, tokenizer, sample_rows):
+@pytest.mark.parametrize("attention", ["sdpa", "eager", "sdpa_varlen"])
+def test_packed_examples_do_not_attend_to_each_other(attention, tiny_model, tokenizer,
+                                                     sample_rows):
     """Logits of a packed row equal each example's logits computed alone."""
     import torch
     from transformers import AutoModelForCausalLM
 
     from plugins import _sft_data as data
+    from plugins import _varlen
 
-    model = AutoModelForCausalLM.from_pretrained(tiny_model, attn_implementation="sdpa").eval()
+    _varlen.register()
+    model = AutoModelForCausalLM.from_pretrained(tiny_model,
+                                                 attn_implementation=attention).eval()
     assert model.config.use_cache  # the case where transformers would skip the packed mask
     examples = data.tokenize_split(tokenizer, sample_rows[:3], 4096)
     batch = data.PackedCollator()([data.packed_row(examples)])
