@@ -51,7 +51,7 @@ def test_help_explains_the_options():
 
 
 @pytest.mark.parametrize("problem", ["missing-dataset", "wrong-columns", "no-model",
-                                     "unknown-key"])
+                                     "unknown-key", "no-deepspeed", "bad-method"])
 def test_unusable_inputs_fail_with_one_line(problem, tmp_path, tiny_model, small_dataset,
                                             capsys):
     from datasets import Dataset, DatasetDict
@@ -67,6 +67,12 @@ def test_unusable_inputs_fail_with_one_line(problem, tmp_path, tiny_model, small
             .save_to_disk(dataset)
     elif problem == "no-model":
         student = str(tmp_path / "no-such-model")
+    elif problem == "no-deepspeed":
+        if importlib.util.find_spec("deepspeed") is not None:
+            pytest.skip("DeepSpeed is installed here")
+        extra = ["--deepspeed", str(REPO / "configs" / "deepspeed" / "zero2.json")]
+    elif problem == "bad-method":
+        extra = ["--set", "train.method=qlora"]
     else:
         extra = ["--set", "train.learning_rat=1"]
     from kakugo_core.cli import main
