@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +46,10 @@ def local_revision(folder: Path) -> str:
     return "sha256:" + digest.hexdigest()[:16]
 
 
-def _common_length(a: Sequence[int], b: Sequence[int]) -> int:
-    """Length of the common prefix of two token lists."""
+def _common_length(a: Sequence[int], b: Sequence[int], start: int = 0) -> int:
+    """Length of the common prefix of two token lists known to agree on ``[:start]``."""
     n = min(len(a), len(b))
-    for i in range(n):
+    for i in range(start, n):
         if a[i] != b[i]:
             return i
     return n
@@ -196,83 +196,84 @@ class HFBackend(Backend):
             key = tuple(ctx) if self.kv_reuse else (index, *ctx)
             groups.setdefault(key, []).append(index)
         results: list[LoglikelihoodResult | None] = [None] * len(encoded)
-        # Contexts that share a long token prefix (the few-shot examples) are scored on top of
-        # that prefix's cache, computed once; up to MAX_PREFIXES groups, the rest plainly.
-        parts: list[tuple[list[tuple[int, ...]], tuple[int, ...], Any]] = []
-        remaining = list(groups)
-        for _ in range(self.MAX_PREFIXES):
-            prefix, sharing = self._shared_prefix(remaining)
-            prefix_kv = self._prefix_cache(prefix) if prefix else None
-            if prefix_kv is None:
-                break
-            parts.append(([g for g in remaining if g in sharing], prefix, prefix_kv))
-            remaining = [g for g in remaining if g not in sharing]
-        parts.append((remaining, (), None))
-        for keys, shared, prefix_kv in parts:
-            order = sorted(keys, key=lambda g: -(len(g) + max(len(encoded[i][1])
-                                                              for i in groups[g])))
-            for start in range(0, len(order), self.batch_size):
-                batch = order[start:start + self.batch_size]
-                contexts = [list(g[len(shared):]) if self.kv_reuse else list(g[1:])
-                            for g in batch]
-                members = [[(i, encoded[i][1]) for i in groups[g]] for g in batch]
+        # Contexts are arranged in a tree of shared token prefixes (few-shot examples, then a
+        # passage shared by several questions, ...). Each shared prefix is run once, on top of
+        # its parent's cache, and its contexts are scored on top of it.
+        for start, members, prefix_kv in self._walk(list(groups), 0, None, 0):
+            order = sorted(members, key=lambda g: -(len(g) + max(len(encoded[i][1])
+                                                                 for i in groups[g])))
+            for first in range(0, len(order), self.batch_size):
+                batch = order[first:first + self.batch_size]
+                contexts = [list(g[start:]) if self.kv_reuse else list(g[1:]) for g in batch]
+                members_of = [[(i, encoded[i][1]) for i in groups[g]] for g in batch]
                 with torch.inference_mode():
-                    scored = self._score_batch(contexts, members, prefix_kv, len(shared))
+                    scored = self._score_batch(contexts, members_of, prefix_kv, start)
                 for index, result in scored:
                     results[index] = result
                 if self.progress is not None:
-                    self.progress(sum(len(m) for m in members))
+                    self.progress(sum(len(m) for m in members_of))
         return [r for r in results if r is not None]
 
-    # -- shared few-shot prefix --------------------------------------------------------------
-    MIN_PREFIX = 32
-    MAX_PREFIXES = 8
+    # -- shared prefixes ---------------------------------------------------------------------
+    MIN_PREFIX = 32  # shorter shared prefixes are not worth a pass of their own
+    MAX_DEPTH = 6
 
-    def _shared_prefix(
-        self, contexts: list[tuple[int, ...]]
-    ) -> tuple[tuple[int, ...], set[tuple[int, ...]]]:
-        """The longest token prefix shared by the contexts that start like most of them (the
-        few-shot examples every item has in common), and those contexts. Each keeps at least
-        one token of its own, so its last position is computed with the item."""
-        if not self.kv_reuse or len(contexts) < 2:
-            return (), set()
-        starts: dict[tuple[int, ...], int] = {}
-        for ctx in contexts:
-            if len(ctx) > self.MIN_PREFIX:
-                head = ctx[: self.MIN_PREFIX]
-                starts[head] = starts.get(head, 0) + 1
-        if not starts:
-            return (), set()
-        head, count = max(starts.items(), key=lambda kv: kv[1])
-        if count < 2:
-            return (), set()
-        members = sorted(c for c in contexts if c[: self.MIN_PREFIX] == head)
-        best: tuple[int, int, tuple[int, ...]] = (0, 0, ())
-        # Try a few members as the reference; keep the prefix saving the most tokens.
-        for reference in members[:: max(1, len(members) // 4)]:
-            lcps = sorted((_common_length(reference, other) for other in members), reverse=True)
-            for count, length in enumerate(lcps, 1):
-                length = min(length, len(reference) - 1)
-                if count >= 2 and length * count > best[0]:
-                    best = (length * count, length, reference)
-        _, length, reference = best
-        if length < self.MIN_PREFIX:
-            return (), set()
-        prefix = reference[:length]
-        return prefix, {c for c in members if len(c) > length and c[:length] == prefix}
+    def prefix_plan(self, contexts: list[tuple[int, ...]]) -> list[tuple[int, int]]:
+        """(shared prefix length, number of contexts) of each group (for tests and tuning)."""
+        return [(start, len(m)) for start, m, _ in self._walk(contexts, 0, None, 0, dry=True)]
 
-    def _prefix_cache(self, prefix: tuple[int, ...]) -> list[tuple[Any, Any]] | None:
-        """Keys and values of every layer for ``prefix`` (batch 1), or None when the model's
-        cache is not a plain per-layer key/value cache."""
-        ids = torch.tensor([list(prefix)], device=self.device)
+    def _walk(
+        self, contexts: list[tuple[int, ...]], start: int, kv: Any, depth: int,
+        dry: bool = False,
+    ) -> Iterator[tuple[int, list[tuple[int, ...]], Any]]:
+        """Yield (prefix length, contexts, prefix cache) groups, depth first, so at most one
+        chain of prefix caches is alive at a time. All ``contexts`` share ``[:start]``."""
+        if not self.kv_reuse or self._no_prefix_cache:
+            yield 0, contexts, None
+            return
+        ordered = sorted(contexts)
+        lcps = [_common_length(x, y, start) for x, y in zip(ordered[:-1], ordered[1:], strict=True)]
+        loose: list[tuple[int, ...]] = []
+        i = 0
+        while i < len(ordered):
+            j = i
+            while j < len(lcps) and lcps[j] - start >= self.MIN_PREFIX:
+                j += 1
+            run = ordered[i:j + 1]
+            i = j + 1
+            if len(run) >= 2 and depth < self.MAX_DEPTH:
+                shared = min(min(lcps[i - len(run):i - 1]), min(len(c) for c in run) - 1)
+                if shared - start >= self.MIN_PREFIX:
+                    child = None if dry else self._extend_cache(kv, start, run[0][start:shared])
+                    if dry or child is not None:
+                        yield from self._walk(run, shared, child, depth + 1, dry)
+                        continue
+            loose.extend(run)
+        if loose:
+            yield start, loose, kv
+
+    _no_prefix_cache = False
+
+    def _extend_cache(
+        self, parent: list[tuple[Any, Any]] | None, start: int, tokens: tuple[int, ...]
+    ) -> list[tuple[Any, Any]] | None:
+        """Keys and values of every layer for parent prefix + ``tokens`` (batch 1), or None
+        (and prefix sharing off) when the model's cache is not a plain key/value cache."""
+        ids = torch.tensor([list(tokens)], device=self.device)
+        kwargs: dict[str, Any] = {}
+        if parent is not None:
+            kwargs["past_key_values"] = self._expanded_cache(parent, 1)
+        positions = (start + torch.arange(len(tokens), device=self.device)).unsqueeze(0)
         with torch.inference_mode():
-            out = self._call(input_ids=ids, use_cache=True, logits_to_keep=1)
+            out = self._call(input_ids=ids, position_ids=positions, use_cache=True,
+                             logits_to_keep=1, **kwargs)
         layers = getattr(out.past_key_values, "layers", None)
         try:
             kv = [(layer.keys, layer.values) for layer in layers or []]
         except AttributeError:
-            return None
-        if not kv or any(k is None or k.shape[-2] != len(prefix) for k, _ in kv):
+            kv = []
+        if not kv or any(k is None or k.shape[-2] != start + len(tokens) for k, _ in kv):
+            self._no_prefix_cache = True
             return None
         return kv
 

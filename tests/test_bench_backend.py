@@ -114,9 +114,27 @@ def test_shared_few_shot_prefix_is_computed_once_and_exact(hf, sib200_dir):
         for t in texts[3:9] for label in (" travel", " science/technology", " sports")
     ] + [LoglikelihoodRequest(f"Text: {texts[9]}\nTopic:", " health")]  # shares nothing
     encoded = [hf.encode_pair(r.context, r.continuation) for r in requests]
-    prefix, sharing = hf._shared_prefix(list({tuple(c) for c, _ in encoded}))
-    assert len(prefix) >= 32 and len(sharing) == 6
+    plan = hf.prefix_plan(list({tuple(c) for c, _ in encoded}))
+    assert sorted(n for _, n in plan) == [1, 6]  # six share the shots, one shares nothing
+    assert max(start for start, _ in plan) >= 32
     hf.batch_size = 4
     results = hf.loglikelihood(requests)
     for (ctx, cont), result in zip(encoded, results, strict=True):
+        assert result.logprob == pytest.approx(hf.loglikelihood_full(ctx, cont), abs=1e-4)
+
+
+def test_nested_prefixes_shots_then_passage(hf, sib200_dir):
+    lines = (sib200_dir / "eng_Latn" / "test.tsv").read_text("utf-8").splitlines()[1:20]
+    texts = [line.split("\t")[2] for line in lines]
+    shots = "".join(f"P: {t}\nQ: Which?\nAnswer: A\n\n" for t in texts[:3])
+    requests = [
+        LoglikelihoodRequest(shots + f"P: {texts[3 + p]} {texts[10 + p]}\nQ: {q}\nAnswer:", c)
+        for p in range(3) for q in ("Which topic?", "Which sentence is in it?")
+        for c in (" A", " B", " C D")
+    ]
+    encoded = [hf.encode_pair(r.context, r.continuation) for r in requests]
+    plan = hf.prefix_plan(list({tuple(c) for c, _ in encoded}))
+    assert sorted(n for _, n in plan) == [2, 2, 2]  # one group per passage, under the shots
+    hf.batch_size = 2
+    for (ctx, cont), result in zip(encoded, hf.loglikelihood(requests), strict=True):
         assert result.logprob == pytest.approx(hf.loglikelihood_full(ctx, cont), abs=1e-4)
