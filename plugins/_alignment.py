@@ -10,6 +10,7 @@ the model sees the two languages side by side. Loss is on every token.
 from __future__ import annotations
 
 import csv
+import os
 import random
 from collections import defaultdict
 from collections.abc import Sequence
@@ -72,7 +73,11 @@ def pretraining_rows(tokenizer: Any, texts: Sequence[str], max_length: int,
     examples = []
     shuffled = list(texts)
     random.Random(seed).shuffle(shuffled)
-    for text in shuffled:
+    from rich.progress import track
+
+    quiet = os.environ.get("RANK", "0") != "0"  # one bar per distributed run
+    for text in track(shuffled, description="tokenizing alignment text", transient=True,
+                      disable=quiet):
         ids = tokenizer(text, add_special_tokens=False)["input_ids"][: max_length - 1] + [eos]
         if len(ids) > 1:
             examples.append(data.Example(ids, list(ids)))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,11 +90,21 @@ def _backend_json(tokenizer: Any) -> dict[str, Any]:
     return state
 
 
-def _words(tokenizer: Any, texts: Iterable[str]) -> Counter[str]:
+def _progress(texts: Sequence[str], label: str) -> Iterator[str]:
+    """Iterate with a transient rich progress bar."""
+    import os
+
+    from rich.progress import track
+
+    quiet = os.environ.get("RANK", "0") != "0"  # one bar per distributed run
+    yield from track(texts, description=label, transient=True, disable=quiet)
+
+
+def _words(tokenizer: Any, texts: Sequence[str]) -> Counter[str]:
     """Pre-tokenized units (e.g. ``Ġomah``) with their counts."""
     backend = tokenizer.backend_tokenizer
     counts: Counter[str] = Counter()
-    for text in texts:
+    for text in _progress(texts, "vocabulary: counting words"):
         if backend.normalizer is not None:
             text = backend.normalizer.normalize_str(text)
         if backend.pre_tokenizer is not None:
@@ -174,7 +184,7 @@ def expand_vocabulary(model: Any, tokenizer: Any, corpus: Sequence[str], n_token
     backend = tokenizer.backend_tokenizer
     counts = _words(tokenizer, learn)
     pieces_of: dict[str, list[str]] = {}
-    for word in counts:
+    for word in _progress(list(counts), "vocabulary: splitting candidates"):
         if word in vocab:
             continue
         pieces = _base_pieces(vocab, backend, word)
