@@ -84,8 +84,8 @@ class TrainOptions:
         checks = [
             (self.method in ("full", "lora"), "train.method must be 'full' or 'lora'"),
             (self.overlong in ("error", "drop"), "train.overlong must be 'error' or 'drop'"),
-            (self.precision in ("auto", "bf16", "fp16", "fp32"),
-             "train.precision must be auto, bf16, fp16 or fp32"),
+            (self.precision in ("auto", "bf16", "bf16-pure", "fp16", "fp32"),
+             "train.precision must be auto, bf16, bf16-pure, fp16 or fp32"),
             (self.use_generation_blocks in ("auto", "yes", "no"),
              "train.use_generation_blocks must be auto, yes or no"),
             (self.max_length > 8, "train.max_length must be larger than 8"),
@@ -112,15 +112,25 @@ def _on_gpu() -> bool:
     return bool(torch.cuda.is_available())
 
 
-def _dtype(opts: TrainOptions) -> Any:
+def _compute_dtype(opts: TrainOptions) -> Any:
+    """The precision of the forward and backward passes."""
     import torch
 
-    if opts.precision == "bf16" or (opts.precision == "auto" and _on_gpu()
-                                    and torch.cuda.is_bf16_supported()):
+    if opts.precision in ("bf16", "bf16-pure") or (
+            opts.precision == "auto" and _on_gpu() and torch.cuda.is_bf16_supported()):
         return torch.bfloat16
     if opts.precision == "fp16":
         return torch.float16
     return torch.float32
+
+
+def _dtype(opts: TrainOptions) -> Any:
+    """The precision the weights are loaded and updated in: float32 master weights (mixed
+    precision) unless ``bf16-pure`` asks for bf16 weights (half the memory, but updates of
+    lr 1e-5 size are partly rounded away)."""
+    import torch
+
+    return torch.bfloat16 if opts.precision == "bf16-pure" else torch.float32
 
 
 def _attn_implementation(opts: TrainOptions) -> str:
@@ -176,7 +186,7 @@ def _training_args(opts: TrainOptions, work_dir: Path, *, epochs: float, learnin
                    has_eval: bool) -> Any:
     from transformers import TrainingArguments
 
-    dtype = _dtype(opts)
+    dtype = _compute_dtype(opts)
     import torch
 
     return TrainingArguments(
@@ -191,6 +201,7 @@ def _training_args(opts: TrainOptions, work_dir: Path, *, epochs: float, learnin
         per_device_eval_batch_size=opts.per_device_batch_size,
         gradient_accumulation_steps=opts.gradient_accumulation_steps,
         gradient_checkpointing=opts.gradient_checkpointing,
+        use_cpu=not _on_gpu(),
         bf16=dtype == torch.bfloat16,
         fp16=dtype == torch.float16,
         seed=opts.seed,
@@ -297,6 +308,7 @@ def run_training(base_model: str, dataset_dir: Path, out_dir: Path,
     summary: dict[str, Any] = {
         "base_model": base_model, "dataset": str(dataset_dir), "options": asdict(opts),
         "device": "cuda" if _on_gpu() else "cpu", "dtype": str(_dtype(opts)).replace("torch.", ""),
+        "compute_dtype": str(_compute_dtype(opts)).replace("torch.", ""),
         "attn_implementation": _attn_implementation(opts),
     }
     stages: list[dict[str, Any]] = []
@@ -403,10 +415,16 @@ def _save_outputs(trainer: Any, tokenizer: Any, opts: TrainOptions, staging: Pat
 
     Called on every process: ``trainer.save_model`` gathers DeepSpeed/FSDP shards and writes on
     the main process only."""
+    import torch
+
     unwrapped = trainer.accelerator.unwrap_model(trainer.model)
     base = unwrapped.get_base_model() if opts.method == "lora" else unwrapped
     _set_generation_defaults(base, tokenizer)
+    # save in the precision training computed in (bf16 on GPU: half the size of fp32)
+    save_dtype = _compute_dtype(opts)
     if opts.method == "full":
+        if save_dtype != torch.float32 and not opts.deepspeed:
+            unwrapped.to(save_dtype)
         trainer.save_model(str(staging))
     else:
         trainer.save_model(str(staging / ADAPTER_DIR))
@@ -415,6 +433,8 @@ def _save_outputs(trainer: Any, tokenizer: Any, opts: TrainOptions, staging: Pat
     if opts.method == "lora":
         tokenizer.save_pretrained(staging / ADAPTER_DIR)
         merged = unwrapped.merge_and_unload()
+        if save_dtype != torch.float32:
+            merged.to(save_dtype)
         merged.save_pretrained(staging, safe_serialization=True)
     tokenizer.save_pretrained(staging)
     (staging / "chat_template.jinja").write_text(tokenizer.chat_template, "utf-8")

@@ -205,3 +205,17 @@ def test_padded_batches_train_too_and_eval_steps_are_recorded(tmp_path, tiny_mod
     validation = summary["losses"][0]["validation"]
     assert len(validation) >= 3 and validation[0][0] == 0  # before, then every 8 steps
     assert summary["final_validation_loss"] < summary["initial_validation_loss"]
+
+
+def test_bf16_mixed_precision_keeps_fp32_master_weights_and_saves_bf16(tmp_path, tiny_model,
+                                                                       dataset_dir):
+    from transformers import AutoModelForCausalLM
+
+    from kakugo_core.plugins import create
+
+    out = create("students", "hf").train(str(tiny_model), dataset_dir, tmp_path / "bf16", {
+        **FAST, "precision": "bf16", "epochs": 0.5, "learning_rate": 5e-3})
+    summary = json.loads((out / "training_summary.json").read_text())
+    assert (summary["dtype"], summary["compute_dtype"]) == ("float32", "bfloat16")
+    assert summary["final_validation_loss"] < summary["initial_validation_loss"]
+    assert str(AutoModelForCausalLM.from_pretrained(out).dtype) == "torch.bfloat16"
