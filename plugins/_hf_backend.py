@@ -217,6 +217,9 @@ class HFBackend(Backend):
     # -- shared prefixes ---------------------------------------------------------------------
     MIN_PREFIX = 32  # shorter shared prefixes are not worth a pass of their own
     MAX_DEPTH = 6
+    #: a prefix pass of its own must save at least this many token positions: many tiny
+    #: groups (batches of 2) cost more in calls than they save in tokens
+    MIN_SAVED = 512
 
     def prefix_plan(self, contexts: list[tuple[int, ...]]) -> list[tuple[int, int]]:
         """(shared prefix length, number of contexts) of each group (for tests and tuning)."""
@@ -243,7 +246,8 @@ class HFBackend(Backend):
             i = j + 1
             if len(run) >= 2 and depth < self.MAX_DEPTH:
                 shared = min(min(lcps[i - len(run):i - 1]), min(len(c) for c in run) - 1)
-                if shared - start >= self.MIN_PREFIX:
+                saved = (shared - start) * (len(run) - 1)
+                if shared - start >= self.MIN_PREFIX and saved >= self.MIN_SAVED:
                     child = None if dry else self._extend_cache(kv, start, run[0][start:shared])
                     if dry or child is not None:
                         yield from self._walk(run, shared, child, depth + 1, dry)
