@@ -158,7 +158,7 @@ class CorpusTeacher:
         if task == "translate":
             return sentence.english, reasoning
         if task == "classify":
-            return sentence.category, reasoning
+            return f"Topic: {sentence.category}", reasoning
         if task in ("summarise", "improve"):
             return sentence.text, reasoning
         others = [s for s in self.groups[sentence.category] if s is not sentence]
@@ -179,10 +179,26 @@ def _last_user(body: dict[str, Any]) -> str:
     return ""
 
 
+#: the demo's rotation of context tasks: the paper's asks for a translation and a classification
+#: once in eight texts each; the demo asks for them more often, as a tiny student needs many
+#: examples to learn anything
+DEMO_TASK_TYPES = ["translate", "classify", "translate", "answer"]
+
+
+def write_demo_prompts(folder: Path) -> Path:
+    """The packaged teacher prompts with the demo's context-task rotation."""
+    text = (Path(__file__).parent / "data" / "prompts.toml").read_text("utf-8")
+    line = next(ln for ln in text.splitlines() if ln.startswith("task_types = "))
+    path = folder / "prompts.toml"
+    path.write_text(text.replace(line, f"task_types = {json.dumps(DEMO_TASK_TYPES)}"), "utf-8")
+    return path
+
+
 def write_demo_inputs(corpus: DemoCorpus, folder: Path) -> tuple[Path, Path]:
     """The demo's local sources: target-language texts for the context generator and an English
     instruction set (Infinity-Instruct schema) for the translate generator, both from train."""
     folder.mkdir(parents=True, exist_ok=True)
+    write_demo_prompts(folder)
     texts = folder / "texts.jsonl"
     texts.write_text("".join(json.dumps({"text": s.text}, ensure_ascii=False) + "\n"
                              for s in corpus.sentences), "utf-8")
@@ -227,12 +243,14 @@ def demo_overrides(texts: Path, instructions: Path, base_url: str, base_model: P
         "generate.topic.prompts_per_topic=3",
         "generate.scenario.general_scenarios=2", "generate.scenario.language_scenarios=2",
         "generate.scenario.detailed_per_scenario=2", "generate.scenario.prompts_per_scenario=3",
+        f"generate.prompts_file='{texts.parent / 'prompts.toml'}'",
         f"generate.context.source='{texts}'", "generate.context.max_texts=700",
-        f"generate.translate.source='{instructions}'", "generate.translate.samples=700",
+        f"generate.translate.source='{instructions}'", "generate.translate.samples=400",
         f"train.base_model='{base_model}'",
-        "train.method='full'", "train.epochs=4", "train.learning_rate=3e-3",
+        "train.method='full'", "train.epochs=8.0", "train.learning_rate=3e-3",
         "train.warmup_ratio=0.05", "train.max_length=512", "train.per_device_batch_size=8",
         "train.gradient_accumulation_steps=1",
         "bench.benchmarks=['sib200', 'flores']", "bench.n_shot=3", "bench.limit=0",
+        "bench.max_new_tokens=96",
         "release.target='folder'",
     ]

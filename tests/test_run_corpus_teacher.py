@@ -54,7 +54,7 @@ def test_answers_come_from_the_train_split(teacher) -> None:
     asked = {task: teacher(_body(f"{s.text}\n\n{req}", system))
              for task, req in CONTEXT_REQUESTS.items()}
     assert asked["translate"].content == s.english
-    assert asked["classify"].content == s.category
+    assert asked["classify"].content == f"Topic: {s.category}"
     assert asked["answer"].content != s.text
     assert teacher.by_text[asked["answer"].content].category == s.category
     test_split = (teacher.corpus.language.id, "test")
