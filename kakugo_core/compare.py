@@ -24,9 +24,7 @@ import csv
 import hashlib
 import io
 import json
-import os
 import random
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -34,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from kakugo_core.errors import KakugoError
+from kakugo_core.files import write_text_atomic
 from kakugo_core.interfaces import Score
 from kakugo_core.judging import PromptItem, preference_scores, wilson_interval
 from kakugo_core.languages import Language
@@ -63,19 +62,6 @@ class VotesError(KakugoError):
 
 
 # -- writing files ----------------------------------------------------------------------------
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path`` and rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 @dataclass(frozen=True)
 class ExportPaths:
     """What ``export_comparison`` wrote."""
@@ -169,9 +155,9 @@ def export_comparison(
     data = {"kind": VOTES_KIND, "format": FORMAT, "export_id": export_id,
             "language": language.id, "language_name": language.name, "items": rows}
     # the key first: a page without its key would collect votes nobody can decode
-    write_atomic(key_path, json.dumps(key, indent=2, ensure_ascii=False) + "\n")
-    write_atomic(out / CSV_FILE, _csv_text(export_id, rows))
-    write_atomic(out / HTML_FILE, _page(data, language))
+    write_text_atomic(key_path, json.dumps(key, indent=2, ensure_ascii=False) + "\n")
+    write_text_atomic(out / CSV_FILE, _csv_text(export_id, rows))
+    write_text_atomic(out / HTML_FILE, _page(data, language))
     return ExportPaths(out / HTML_FILE, out / CSV_FILE, key_path, export_id, len(rows))
 
 

@@ -19,7 +19,6 @@ cheap to import.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import threading
 import time
@@ -35,6 +34,7 @@ from typing import Any
 
 from kakugo_core.config import Config
 from kakugo_core.errors import ConfigError, KakugoError
+from kakugo_core.files import write_json_atomic
 from kakugo_core.interfaces import (
     GenerationContext,
     Generator,
@@ -309,12 +309,6 @@ def count_rows(work_dir: Path) -> tuple[dict[str, int], dict[str, int]]:
     return dict(sorted(rows.items())), dict(sorted(rejects.items()))
 
 
-def _write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", "utf-8")
-    os.replace(tmp, path)
-
-
 # -- the runner --------------------------------------------------------------------------------
 def _resolve_generators(names: Iterable[str]) -> list[tuple[str, Generator]]:
     from kakugo_core.plugins import create
@@ -546,7 +540,7 @@ def _write_summary(
         stopped=stopped,
         seconds=round(time.monotonic() - started, 3),
     )
-    _write_json_atomic(work / SUMMARY_FILE, summary.as_dict())
+    write_json_atomic(work / SUMMARY_FILE, summary.as_dict())
     return summary
 
 

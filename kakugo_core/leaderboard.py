@@ -22,8 +22,6 @@ import html
 import io
 import json
 import math
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -32,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from kakugo_core.errors import KakugoError
+from kakugo_core.files import write_text_atomic
 from kakugo_core.store import ResultRow, ResultsStore
 
 FORMATS = ("table", "markdown", "csv", "json", "html")
@@ -781,20 +780,4 @@ def render_store(
     return render(board, fmt)
 
 
-def write_atomic(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename,
-    so a reader never sees half a file and an old file survives a failure."""
-    path = Path(path)
-    tmp: str | None = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise KakugoError(f"cannot write {path}: {exc.strerror or exc}") from None
-    finally:
-        if tmp is not None and Path(tmp).exists():
-            Path(tmp).unlink()
-    return path
+write_atomic = write_text_atomic  # the public name this module has always had

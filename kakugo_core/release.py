@@ -29,6 +29,7 @@ from typing import Any
 
 from kakugo_core.config import Config, load_config
 from kakugo_core.errors import KakugoError
+from kakugo_core.files import write_text_atomic
 from kakugo_core.interfaces import ReleaseResult
 from kakugo_core.languages import Language, resolve
 from kakugo_core.store import ResultsStore
@@ -187,7 +188,6 @@ def prepare_release(
         model_files,
         parameter_count,
         size_label,
-        write_text_atomic,
     )
     from releases._card import build_model_card, eval_results_files, read_training_summary
     from releases._plots import plot_base_vs_student
@@ -260,7 +260,6 @@ def prepare_dataset_release(
     it has one, else a generated one)."""
     from datasets import Dataset, DatasetDict, load_from_disk
 
-    from releases._bundle import write_text_atomic
     from releases._card import build_dataset_card
 
     cfg = config or load_config()

@@ -16,6 +16,7 @@ from typing import Any
 
 from kakugo_core.config import Config
 from kakugo_core.errors import KakugoError
+from kakugo_core.files import write_json_atomic
 from kakugo_core.languages import Language, resolve
 from kakugo_core.pipeline import (
     STAGES,
@@ -23,7 +24,6 @@ from kakugo_core.pipeline import (
     RunFolder,
     StageOutcome,
     fingerprint,
-    write_json_atomic,
 )
 
 #: what the paper spent per language at most, for the cost report

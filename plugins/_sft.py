@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from kakugo_core.errors import KakugoError
+from kakugo_core.files import write_json_atomic
 from plugins import _sft_data as data
 from plugins import _train_report as report
 
@@ -398,7 +399,7 @@ def run_training(base_model: str, dataset_dir: Path, out_dir: Path,
         _save_outputs(trainer, tokenizer, opts, staging)  # every process: gathers shards
         if trainer.is_world_process_zero():
             summary["seconds"] = time.time() - started
-            report.write_json_atomic(staging / SUMMARY_FILE, summary)
+            write_json_atomic(staging / SUMMARY_FILE, summary)
             report.plot_loss_curve(stages, staging / LOSS_CURVE_FILE)
             if out_dir.exists():
                 out_dir.rmdir()  # empty, checked above
