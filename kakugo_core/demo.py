@@ -249,7 +249,7 @@ def demo_overrides(texts: Path, instructions: Path, base_url: str, base_model: P
         f"train.base_model='{base_model}'",
         "train.method='full'", "train.epochs=8.0", "train.learning_rate=3e-3",
         "train.warmup_ratio=0.05", "train.max_length=512", "train.per_device_batch_size=8",
-        "train.gradient_accumulation_steps=1",
+        "train.gradient_accumulation_steps=1", "train.save_steps=10",
         "bench.benchmarks=['sib200', 'flores']", "bench.n_shot=3", "bench.limit=0",
         "bench.max_new_tokens=96",
         "release.target='folder'",

@@ -52,6 +52,7 @@ class TrainOptions:
     seed: int = 42
     logging_steps: int = 10
     eval_steps: int = 0
+    save_steps: int = 0
     lora_rank: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.05
@@ -210,7 +211,9 @@ def _training_args(opts: TrainOptions, work_dir: Path, *, epochs: float, learnin
         logging_steps=max(1, opts.logging_steps),
         eval_strategy="steps" if (has_eval and opts.eval_steps > 0) else "no",
         eval_steps=opts.eval_steps if opts.eval_steps > 0 else None,
-        save_strategy="no",
+        save_strategy="steps" if opts.save_steps > 0 else "no",
+        save_steps=opts.save_steps or 500,
+        save_total_limit=1,
         report_to="none",
         disable_tqdm=True,
         remove_unused_columns=False,
@@ -330,10 +333,15 @@ def run_training(base_model: str, dataset_dir: Path, out_dir: Path,
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     # one staging folder beside the output, the same for every process of a distributed run
     work = out_dir.parent / f".{out_dir.name}.partial"
+    resume_from = _resumable_checkpoint(work, base_model, dataset_dir, opts)
     if _is_main_process():
-        shutil.rmtree(work, ignore_errors=True)
+        if resume_from is None:
+            shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True, exist_ok=True)
+        (work / RESUME_STAMP).write_text(_request_key(base_model, dataset_dir, opts), "utf-8")
+    finished = False
     try:
-        if opts.alignment_pretraining:
+        if opts.alignment_pretraining and resume_from is None:  # a checkpoint holds its result
             from plugins import _alignment
 
             texts = _alignment.alignment_texts(opts.alignment_source, opts.alignment_languages,
@@ -368,9 +376,11 @@ def run_training(base_model: str, dataset_dir: Path, out_dir: Path,
                               learning_rate=opts.learning_rate, has_eval=bool(val_rows))
         trainer = _trainer(model, args, train_rows, val_rows, _collator(opts, tokenizer),
                            f"fine-tuning ({opts.method})")
-        initial_val = _eval_loss(trainer)
+        initial_val = _eval_loss(trainer) if resume_from is None else None
+        if resume_from is not None:
+            summary["resumed_from_checkpoint"] = resume_from.name
         train_started = time.time()
-        result = trainer.train()
+        result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
         train_seconds = time.time() - train_started
         final_val = _eval_loss(trainer)
         stage = report.loss_points(trainer.state.log_history, "sft")
@@ -405,10 +415,37 @@ def run_training(base_model: str, dataset_dir: Path, out_dir: Path,
                 out_dir.rmdir()  # empty, checked above
             os.replace(staging, out_dir)
         trainer.accelerator.wait_for_everyone()
+        finished = True
     finally:
-        if _is_main_process():
+        # keep checkpoints of an interrupted run (train.save_steps) so the next one resumes
+        if _is_main_process() and (finished or not _checkpoints(work / "sft")):
             shutil.rmtree(work, ignore_errors=True)
     return out_dir
+
+
+RESUME_STAMP = "request.json"
+
+
+def _request_key(base_model: str, dataset_dir: Path, opts: TrainOptions) -> str:
+    return json.dumps({"base_model": base_model, "dataset": str(dataset_dir),
+                       "options": asdict(opts)}, sort_keys=True, default=str)
+
+
+def _checkpoints(folder: Path) -> list[Path]:
+    found = [p for p in folder.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
+    return sorted(found, key=lambda p: int(p.name.split("-")[-1]))
+
+
+def _resumable_checkpoint(work: Path, base_model: str, dataset_dir: Path,
+                          opts: TrainOptions) -> Path | None:
+    """The last SFT checkpoint an interrupted run of exactly this request left, if any."""
+    stamp = work / RESUME_STAMP
+    if opts.save_steps <= 0 or not stamp.is_file():
+        return None
+    if stamp.read_text("utf-8") != _request_key(base_model, dataset_dir, opts):
+        return None
+    found = _checkpoints(work / "sft")
+    return found[-1] if found else None
 
 
 def _save_outputs(trainer: Any, tokenizer: Any, opts: TrainOptions, staging: Path) -> None:

@@ -1,0 +1,104 @@
+"""`kakugo run --demo` end to end: killed during training, resumed, nothing finished redone,
+and the card's eval results equal the results store."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+#: the demo, shrunk further so the whole test takes a few minutes on two cores
+SMALL = [
+    "generate.context.max_texts=160", "generate.translate.samples=120",
+    "generate.topic.general_seeds=1", "generate.topic.language_seeds=1",
+    "generate.scenario.general_scenarios=1", "generate.scenario.language_scenarios=1",
+    "train.epochs=2.0", "bench.limit=40",
+]
+
+
+def _kakugo(run_dir: Path, *extra: str) -> subprocess.Popen[str]:
+    args = [sys.executable, "-m", "kakugo_core", "run", "--demo", "--run-dir", str(run_dir),
+            "--no-progress"]
+    for item in SMALL:
+        args += ["--set", item]
+    env = {**os.environ, "KAKUGO_LOAD_PLUGINS": "", "HF_HUB_OFFLINE": "1"}
+    return subprocess.Popen([*args, *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env, start_new_session=True)
+
+
+def _manifest(run_dir: Path, stage: str) -> dict:
+    path = run_dir / stage / "manifest.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _wait_for_training(proc: subprocess.Popen[str], run_dir: Path, timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _manifest(run_dir, "train").get("status") == "running" and \
+                any((run_dir / "train").glob(".model.partial/sft/checkpoint-*/trainer_state.json")):
+            return  # a checkpoint is written: well inside the training loop
+        if proc.poll() is not None:
+            pytest.fail(f"demo ended before training: {proc.stderr.read() if proc.stderr else ''}")
+        time.sleep(0.5)
+    pytest.fail("training never started")
+
+
+@pytest.mark.slow
+def test_demo_killed_in_training_resumes_without_redoing_finished_work(tmp_path: Path) -> None:
+    from huggingface_hub import ModelCard
+
+    from kakugo_core.store import ResultsStore
+
+    run_dir = tmp_path / "demo"
+    first = _kakugo(run_dir)
+    _wait_for_training(first, run_dir)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    assert _manifest(run_dir, "train")["status"] == "running"  # killed, not finished
+    before = {s: _manifest(run_dir, s) for s in ("generate", "dataset")}
+    assert all(m["status"] == "done" for m in before.values())
+    cache = run_dir / "generate" / "cache"
+    cache_size = sum(p.stat().st_size for p in cache.rglob("*") if p.is_file())
+
+    second = _kakugo(run_dir)
+    out, err = second.communicate(timeout=1500)
+    assert second.returncode == 0, err[-3000:]
+    assert "generate: up to date, skipped" in err and "dataset: up to date, skipped" in err
+    for stage, manifest in before.items():
+        assert _manifest(run_dir, stage) == manifest, f"{stage} was redone"
+    assert sum(p.stat().st_size for p in cache.rglob("*") if p.is_file()) == cache_size
+    train = _manifest(run_dir, "train")
+    assert train["status"] == "done" and train["attempts"] == 2
+    summary = json.loads((run_dir / "train" / "model" / "training_summary.json").read_text())
+    assert summary["resumed_from_checkpoint"].startswith("checkpoint-")  # not from scratch
+    for stage in ("bench", "release"):
+        assert _manifest(run_dir, stage)["status"] == "done"
+
+    # the card's eval results are the store's numbers for the student, nothing typed by hand
+    card_dir = run_dir / "release" / "out"
+    card = ModelCard.load(card_dir / "README.md")
+    student = str(run_dir / "train" / "model")
+    with ResultsStore(run_dir / "results.sqlite") as store:
+        rows = store.rows(models=[student])
+    stored = {(r.language, r.metric, r.n_shot): r.value for r in rows}
+    assert card.data.eval_results, "the card has no eval results"
+    for result in card.data.eval_results:
+        metric, shots = result.metric_name.rsplit(" (", 1)
+        key = (result.dataset_config, metric, int(shots.split("-")[0]))
+        assert stored[key] == pytest.approx(result.metric_value, abs=1e-9)
+    assert {r.metric_name.split(" ")[0] for r in card.data.eval_results} >= {
+        "acc", "chrf_xx_en", "chrf_en_xx"}
+
+    cost = json.loads((run_dir / "cost.json").read_text())
+    assert cost["teacher_calls"] > 0 and cost["total_cost_usd"] > 0
+    assert cost["within_paper_budget"] is True
+
+    status = subprocess.run([sys.executable, "-m", "kakugo_core", "status", str(run_dir),
+                             "--json"], capture_output=True, text=True)
+    assert [m["status"] for m in json.loads(status.stdout)] == ["done"] * 5
