@@ -84,7 +84,7 @@ def load_parallel(
             f"DIR/flores/<code>/{{devtest,dev}}.jsonl (id, text) or the SIB-200 layout "
             f"DIR/<code>/{{test,train}}.tsv; see docs/benchmarks.md"
         )
-    kwargs = dict(data_dir=None, hub_id=HUB_ID, revision=revision)
+    kwargs: dict[str, Any] = dict(data_dir=None, hub_id=HUB_ID, revision=revision)
     splits = [load_split("flores", c, s, ("id", "text"), hub_config=c, hub_split=s, **kwargs)
               for c in (code, ENGLISH) for s in ("devtest", "dev")]
     source = f"hub:{HUB_ID}@{revision}"

@@ -63,7 +63,7 @@ class GlobalMMLUBenchmark(MultipleChoiceBenchmark):
     def prepare(self, language: Language, options: Mapping[str, Any]) -> PreparedTask:
         code = self.code_for(language)
         n_shot, limit, data_dir, chat = common_options(options)
-        kwargs = dict(data_dir=data_dir, hub_id=self.hub_id, hub_config=code,
+        kwargs: dict[str, Any] = dict(data_dir=data_dir, hub_id=self.hub_id, hub_config=code,
                       revision=hub_revision(self.name, options))
         test = load_split(self.name, code, "test", COLUMNS, hub_split="test", **kwargs)
         dev = load_split(self.name, code, "dev", COLUMNS, hub_split="dev", **kwargs)

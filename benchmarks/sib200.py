@@ -50,8 +50,8 @@ class Sib200Benchmark(MultipleChoiceBenchmark):
         code = self.code_for(language)
         n_shot, limit, data_dir, chat = common_options(options)
         revision = hub_revision(self.name, options)
-        kwargs = dict(data_dir=data_dir, hub_id=HUB_ID, hub_config=code, revision=revision,
-                      bundled=BUNDLED_SIB200)
+        kwargs: dict[str, Any] = dict(data_dir=data_dir, hub_id=HUB_ID, hub_config=code,
+                                      revision=revision, bundled=BUNDLED_SIB200)
         test = load_split(self.name, code, "test", COLUMNS, hub_split="test", **kwargs)
         train = load_split(self.name, code, "train", COLUMNS, hub_split="train", **kwargs)
         rows = apply_limit(test.rows, limit)

@@ -114,7 +114,7 @@ class HFBackend(Backend):
             self.model = AutoModelForCausalLM.from_pretrained(
                 model, revision=revision, dtype=pick_dtype(dtype, self.device),
                 trust_remote_code=trust_remote_code,
-            ).to(self.device)
+            ).to(self.device)  # type: ignore[arg-type]
         except OSError as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise KakugoError(
@@ -158,7 +158,7 @@ class HFBackend(Backend):
         elif self.add_bos_token is not None:
             kwargs["add_special_tokens"] = self.add_bos_token
         if add_special_tokens is None and text.startswith(
-            self.tokenizer.decode(self.prefix_token_id)
+            str(self.tokenizer.decode(self.prefix_token_id))
         ):
             kwargs["add_special_tokens"] = False
         return list(self.tokenizer.encode(text, **kwargs))
@@ -432,7 +432,7 @@ class HFBackend(Backend):
             )
         texts = []
         for row in out[:, width:].tolist():
-            text = self.tokenizer.decode(row, skip_special_tokens=True)
+            text = str(self.tokenizer.decode(row, skip_special_tokens=True))
             for s in stop:
                 if s:
                     text = text.split(s)[0]

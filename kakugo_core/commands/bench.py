@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -112,7 +113,9 @@ def bench(
         store.close()
 
 
-def _export(out_dir: str, names: list[str], languages: list[str], options: dict) -> None:
+def _export(
+    out_dir: str, names: list[str], languages: list[str], options: dict[str, Any]
+) -> None:
     from kakugo_core.languages import resolve
     from kakugo_core.plugins import registry
     from plugins._lm_eval_impl import export_task
@@ -125,14 +128,14 @@ def _export(out_dir: str, names: list[str], languages: list[str], options: dict)
                f"--tasks {','.join(tasks)}")
 
 
-def _print_table(store, models, results, n_shot) -> None:  # type: ignore[no-untyped-def]
+def _print_table(store: Any, models: list[str], results: list[Any], n_shot: int) -> None:
     benchmarks = sorted({r.benchmark for r in results})
     languages = sorted({r.language for r in results})
     try:
         from kakugo_core.leaderboard import render_store
-    except ImportError:
-        render_store = None
-    if render_store is not None:
+    except ImportError:  # the leaderboard module is optional for this command
+        pass
+    else:
         click.echo(render_store(store, fmt="table", models=models, benchmarks=benchmarks,
                                 languages=languages, n_shot=n_shot))
         return
