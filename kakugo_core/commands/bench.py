@@ -129,22 +129,9 @@ def _export(
 
 
 def _print_table(store: Any, models: list[str], results: list[Any], n_shot: int) -> None:
+    from kakugo_core.leaderboard import render_store
+
     benchmarks = sorted({r.benchmark for r in results})
     languages = sorted({r.language for r in results})
-    try:
-        from kakugo_core.leaderboard import render_store
-    except ImportError:  # the leaderboard module is optional for this command
-        pass
-    else:
-        click.echo(render_store(store, fmt="table", models=models, benchmarks=benchmarks,
-                                languages=languages, n_shot=n_shot))
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table("benchmark", "language", "metric", "value", "stderr", "n")
-    for result in results:
-        for score in result.scores:
-            table.add_row(result.benchmark, result.language, score.metric, f"{score.value:.4f}",
-                          "-" if score.stderr is None else f"{score.stderr:.4f}", str(score.n))
-    Console().print(table)
+    click.echo(render_store(store, fmt="table", models=models, benchmarks=benchmarks,
+                            languages=languages, n_shot=n_shot))
