@@ -325,7 +325,7 @@ class MultipleChoiceBenchmark(Benchmark):
         predictions = score_multiple_choice(backend, items, options.get("progress"))
         return BenchmarkResult(
             self.name, language.id, task.n_shot, task.prompt_hash,
-            self.metrics(task, predictions), predictions,
+            self.metrics(task, predictions), predictions, data_source=task.source,
         )
 
 

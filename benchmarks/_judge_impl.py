@@ -178,4 +178,5 @@ def evaluate(
         "judge": task.judge, "rubric": rubric_digest(),
     }
     predictions = [{**j.as_dict(), "opponent": task.opponent} for j in judgements]
-    return JudgeResult(name, language.id, 0, task.prompt_hash, scores, predictions, versions)
+    return JudgeResult(name, language.id, 0, task.prompt_hash, scores, predictions,
+                       versions=versions)

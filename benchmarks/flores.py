@@ -184,7 +184,7 @@ class FloresBenchmark(MultipleChoiceBenchmark):
         order = {"chrf_xx_en": 0, "chrf_en_xx": 1, "bleu_xx_en": 2, "bleu_en_xx": 3}
         scores.sort(key=lambda s: order[s.metric])
         return BenchmarkResult(self.name, language.id, task.n_shot, task.prompt_hash, scores,
-                               predictions)
+                               predictions, data_source=task.source)
 
 
 @hookimpl

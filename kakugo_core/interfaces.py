@@ -174,6 +174,8 @@ class BenchmarkResult:
     prompt_hash: str
     scores: list[Score]
     predictions: list[dict[str, Any]] = field(default_factory=list)
+    #: where the items came from, e.g. ``hub:<id>@<revision>``, ``local:<digest>``, ``bundled:...``
+    data_source: str = ""
 
 
 class Benchmark(ABC):

@@ -211,7 +211,10 @@ def run_bench(
                         write_predictions(
                             Path(predictions_dir) / model_slug(model) / result.benchmark
                             / f"{result.language}.jsonl", result.predictions)
-                    store.put_result(model, revision, result, _versions(scorer, backend))
+                    versions = _versions(scorer, backend)
+                    if result.data_source:
+                        versions["data_source"] = result.data_source
+                    store.put_result(model, revision, result, versions)
                     results.append(result)
                     bars.advance_cell()
             finally:

@@ -96,18 +96,27 @@ def model_index_results(comparison: Comparison) -> list[Any]:
     for row in comparison.rows:
         cell = row.cells[comparison.student]
         info = benchmark_info(row.benchmark)
+        # scores from local or bundled files are not the Hub split: say so, claim no split
+        from_hub = not cell.data_source or cell.data_source.startswith("hub:")
+        origin = "" if from_hub else "," + _origin_note(cell.data_source).replace(" on ", " ", 1)
         results.append(EvalResult(
             task_type=info.task_type,
             task_name=info.task_name,
             dataset_type=info.hub_dataset,
-            dataset_name=f"{benchmark_label(row.benchmark)} ({row.language})",
+            dataset_name=f"{benchmark_label(row.benchmark)} ({row.language}{origin})",
             dataset_config=row.language,
-            dataset_split=info.split,
+            dataset_split=info.split if from_hub else None,
             metric_type=metric_type(row.metric),
             metric_name=f"{row.metric} ({cell.n_shot}-shot)",
             metric_value=cell.value,
         ))
     return results
+
+
+def _origin_note(data_source: str) -> str:
+    if not data_source or data_source.startswith("hub:"):
+        return ""
+    return " on a bundled sample" if "bundled:" in data_source else " on local files"
 
 
 def eval_results_files(comparison: Comparison) -> dict[str, str]:
@@ -129,7 +138,7 @@ def eval_results_files(comparison: Comparison) -> dict[str, str]:
                 value=cell.value,
                 date=cell.created,
                 notes=(f"{row.metric}, {cell.n_shot}-shot, n={cell.n}, stderr={stderr}; "
-                       "scored with Kakugo"),
+                       f"scored with Kakugo{_origin_note(cell.data_source)}"),
             ))
         text = yaml.safe_dump(eval_result_entries_to_yaml(entries), sort_keys=False,
                               allow_unicode=True)

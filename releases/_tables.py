@@ -44,6 +44,7 @@ class Cell:
     prompt_hash: str
     revision: str
     created: str
+    data_source: str = ""  # "" when not recorded (older results)
 
 
 @dataclass
@@ -145,7 +146,8 @@ def build_comparison(
                     found = latest.get((model, benchmark, language, metric))
                     if found is not None:
                         row.cells[model] = Cell(found.value, found.stderr, found.n, found.n_shot,
-                                                found.prompt_hash, found.revision, found.created)
+                                                found.prompt_hash, found.revision, found.created,
+                                                found.versions.get("data_source", ""))
                 if student in row.cells:
                     rows.append(row)
     used = {m for r in rows for m in r.cells}
@@ -242,7 +244,7 @@ def render_csv(comparison: Comparison, labels: dict[str, str] | None = None) -> 
     recs = records(comparison, labels)
     buffer = io.StringIO()
     fields = ["model", "role", "benchmark", "language", "metric", "value", "stderr", "n",
-              "n_shot", "prompt_hash", "revision", "created"]
+              "n_shot", "prompt_hash", "revision", "created", "data_source"]
     writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     writer.writerows(recs)

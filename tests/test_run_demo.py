@@ -94,6 +94,10 @@ def test_demo_killed_in_training_resumes_without_redoing_finished_work(tmp_path:
         assert stored[key] == pytest.approx(result.metric_value, abs=1e-9)
     assert {r.metric_name.split(" ")[0] for r in card.data.eval_results} >= {
         "acc", "chrf_xx_en", "chrf_en_xx"}
+    # scored on the bundled sample, not the Hub's split: the store and the card both say so
+    assert all(r.versions["data_source"].startswith("bundled:") for r in rows)
+    assert all(r.dataset_split is None and "bundled sample" in r.dataset_name
+               for r in card.data.eval_results)
 
     cost = json.loads((run_dir / "cost.json").read_text())
     assert cost["teacher_calls"] > 0 and cost["total_cost_usd"] > 0
