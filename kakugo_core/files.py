@@ -43,3 +43,26 @@ def write_json_atomic(path: str | Path, data: Any) -> Path:
     """Write ``data`` as indented JSON (non-ASCII kept, unknown types as strings)."""
     text = json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
     return write_text_atomic(path, text)
+
+
+#: files whose content makes a local model what it is: weights, config, tokenizer, chat template
+MODEL_FILE_SUFFIXES = (".safetensors", ".bin", ".pt", ".json", ".model", ".txt", ".jinja")
+
+
+def model_folder_revision(folder: str | Path) -> str:
+    """``sha256:<16 hex>`` over a local model folder's weight, config and tokenizer files, so
+    results of a folder whose contents change never share a store key; "" when ``folder`` is
+    not a local folder (a Hub id). Every scoring backend uses this, so their results agree."""
+    import hashlib
+
+    root = Path(folder)
+    if not root.is_dir():
+        return ""
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and path.suffix in MODEL_FILE_SUFFIXES:
+            digest.update(str(path.relative_to(root)).encode())
+            with path.open("rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+    return "sha256:" + digest.hexdigest()[:16]

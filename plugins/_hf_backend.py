@@ -12,7 +12,6 @@ batches sorted by length; continuations are right-padded after them.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -22,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from kakugo_core.errors import KakugoError
+from kakugo_core.files import model_folder_revision
 from kakugo_core.interfaces import (
     Backend,
     GenerationRequest,
@@ -31,19 +31,7 @@ from kakugo_core.interfaces import (
 
 log = logging.getLogger("kakugo")
 
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".json", ".model", ".txt", ".jinja")
-
-
-def local_revision(folder: Path) -> str:
-    """A content hash of a local model folder (weights, config, tokenizer files)."""
-    digest = hashlib.sha256()
-    for path in sorted(folder.rglob("*")):
-        if path.is_file() and path.suffix in WEIGHT_SUFFIXES:
-            digest.update(str(path.relative_to(folder)).encode())
-            with path.open("rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    digest.update(block)
-    return "sha256:" + digest.hexdigest()[:16]
+local_revision = model_folder_revision  # the name the tests and lm-eval backend use
 
 
 def _common_length(a: Sequence[int], b: Sequence[int], start: int = 0) -> int:

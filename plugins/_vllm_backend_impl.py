@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from kakugo_core.errors import KakugoError
+from kakugo_core.files import model_folder_revision
 from kakugo_core.interfaces import (
     Backend,
     GenerationRequest,
@@ -113,26 +114,7 @@ def shutdown_engine(llm: Any) -> None:
     gc.collect()
 
 
-#: files whose content makes a local model what it is (the transformers backend hashes the same)
-MODEL_FILE_SUFFIXES = (".safetensors", ".bin", ".pt", ".json", ".model", ".txt", ".jinja")
-
-
-def local_revision(model: str) -> str:
-    """``sha256:<16 hex>`` over a local model folder's weight, config and tokenizer files, so
-    results of a folder that changes do not share a store key; "" for Hub ids."""
-    import hashlib
-
-    folder = Path(model)
-    if not folder.is_dir():
-        return ""
-    digest = hashlib.sha256()
-    for path in sorted(folder.rglob("*")):
-        if path.is_file() and path.suffix in MODEL_FILE_SUFFIXES:
-            digest.update(str(path.relative_to(folder)).encode())
-            with path.open("rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    digest.update(block)
-    return "sha256:" + digest.hexdigest()[:16]
+local_revision = model_folder_revision  # shared with the transformers backend
 
 
 # -- tokenisation, lm-eval style --------------------------------------------------------------

@@ -45,3 +45,17 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     texts = read_sib200_texts(SIB200_DIR, ["eng_Latn", "jav_Latn"])
     return build_tiny_model(tmp_path_factory.mktemp("tiny-model"), texts)
+
+
+@pytest.fixture(scope="session")
+def dataset_builder():
+    """``tests/fixtures/kakugo_dataset/build.py``: Kakugo-contract datasets from real SIB-200
+    sentences (``build_dataset(sib200_dir, out, n_train, n_validation)``, ``rows(...)``)."""
+    import importlib.util
+
+    path = REPO / "tests" / "fixtures" / "kakugo_dataset" / "build.py"
+    spec = importlib.util.spec_from_file_location("kakugo_dataset_build", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

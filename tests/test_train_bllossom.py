@@ -3,22 +3,11 @@ composed with LoRA fine-tuning."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
 from kakugo_core.errors import KakugoError
-
-BUILD = Path(__file__).parent / "fixtures" / "kakugo_dataset" / "build.py"
-
-
-def _builder():
-    spec = importlib.util.spec_from_file_location("kakugo_dataset_build", BUILD)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +86,8 @@ def test_parallel_alignment_texts_pair_translations(sib200_dir):
         _alignment.parallel_texts(sib200_dir, ["jav_Latn"])
 
 
-def test_vocab_expansion_alignment_and_lora_compose(tmp_path, tiny_model, sib200_dir):
+def test_vocab_expansion_alignment_and_lora_compose(tmp_path, tiny_model, sib200_dir,
+                                                    dataset_builder):
     """The full Bllossom recipe on the tiny model: expand, align on parallel text, LoRA SFT; the
     result loads in plain transformers, generates and uses the new tokens."""
     import torch
@@ -105,7 +95,7 @@ def test_vocab_expansion_alignment_and_lora_compose(tmp_path, tiny_model, sib200
 
     from kakugo_core.plugins import create
 
-    dataset = _builder().build_dataset(sib200_dir, tmp_path / "dataset", 40, 8)
+    dataset = dataset_builder.build_dataset(sib200_dir, tmp_path / "dataset", 40, 8)
     out = create("students", "hf").train(str(tiny_model), dataset, tmp_path / "model", {
         "method": "lora", "epochs": 1.0, "learning_rate": 1e-2, "max_length": 512,
         "gradient_accumulation_steps": 1, "per_device_batch_size": 2, "logging_steps": 1,

@@ -13,17 +13,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-BUILD = Path(__file__).parent / "fixtures" / "kakugo_dataset" / "build.py"
 CPU_CONFIG = REPO / "configs" / "accelerate" / "cpu_single_process.yaml"
 FAST = ["--set", "train.gradient_accumulation_steps=1", "--set", "train.per_device_batch_size=2",
         "--set", "train.logging_steps=1", "--max-length", "512", "--learning-rate", "0.005"]
 
-
-def _builder():
-    spec = importlib.util.spec_from_file_location("kakugo_dataset_build", BUILD)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _kakugo(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -34,8 +27,8 @@ def _kakugo(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def small_dataset(tmp_path_factory, sib200_dir):
-    return _builder().build_dataset(sib200_dir, tmp_path_factory.mktemp("ds") / "d", 24, 8)
+def small_dataset(tmp_path_factory, sib200_dir, dataset_builder):
+    return dataset_builder.build_dataset(sib200_dir, tmp_path_factory.mktemp("ds") / "d", 24, 8)
 
 
 def test_help_explains_the_options():

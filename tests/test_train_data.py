@@ -3,21 +3,9 @@ clear errors for datasets the trainer cannot use."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
 from kakugo_core.errors import KakugoError
-
-BUILD = Path(__file__).parent / "fixtures" / "kakugo_dataset" / "build.py"
-
-
-def _builder():
-    spec = importlib.util.spec_from_file_location("kakugo_dataset_build", BUILD)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +16,8 @@ def tokenizer(tiny_model):
 
 
 @pytest.fixture(scope="module")
-def sample_rows(sib200_dir):
-    return _builder().rows(sib200_dir, 12)
+def sample_rows(sib200_dir, dataset_builder):
+    return dataset_builder.rows(sib200_dir, 12)
 
 
 def _decoded_assistant_text(tokenizer, ids, mask):
@@ -166,7 +154,7 @@ def test_padded_collator_masks_padding(tokenizer, sample_rows):
     assert bool((batch["labels"][batch["attention_mask"] == 0] == data.IGNORE_INDEX).all())
 
 
-def test_dataset_errors_are_one_line(tmp_path, sib200_dir):
+def test_dataset_errors_are_one_line(tmp_path, sib200_dir, dataset_builder):
     from datasets import Dataset, DatasetDict
 
     from plugins import _sft_data as data
@@ -180,7 +168,7 @@ def test_dataset_errors_are_one_line(tmp_path, sib200_dir):
     with pytest.raises(KakugoError, match="lacks column") as info:
         data.load_kakugo_dataset(tmp_path / "cols")
     assert "\n" not in str(info.value)
-    good = _builder().build_dataset(sib200_dir, tmp_path / "good", 6, 3)
+    good = dataset_builder.build_dataset(sib200_dir, tmp_path / "good", 6, 3)
     loaded = data.load_kakugo_dataset(good)
     assert set(loaded) == {"train", "validation"} and len(loaded["train"]) == 6
     assert set(data.CONTRACT_COLUMNS) <= set(loaded["train"].column_names)

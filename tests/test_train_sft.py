@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -10,23 +9,16 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-BUILD = Path(__file__).parent / "fixtures" / "kakugo_dataset" / "build.py"
 THINK = "Think step by step before you answer, then give your answer."
 CONCISE = "Answer concisely."
 FAST = {"learning_rate": 3e-3, "max_length": 512, "gradient_accumulation_steps": 1,
         "per_device_batch_size": 2, "logging_steps": 2, "warmup_ratio": 0.1}
 
 
-def _builder():
-    spec = importlib.util.spec_from_file_location("kakugo_dataset_build", BUILD)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 @pytest.fixture(scope="module")
-def dataset_dir(tmp_path_factory, sib200_dir):
-    return _builder().build_dataset(sib200_dir, tmp_path_factory.mktemp("ds") / "dataset",
+def dataset_dir(tmp_path_factory, sib200_dir, dataset_builder):
+    return dataset_builder.build_dataset(sib200_dir, tmp_path_factory.mktemp("ds") / "dataset",
                                     96, 16)
 
 
@@ -40,11 +32,12 @@ def full_model(tmp_path_factory, tiny_model, dataset_dir):
 
 
 @pytest.fixture(scope="module")
-def paired_model(tmp_path_factory, tiny_model, sib200_dir):
+def paired_model(tmp_path_factory, tiny_model, sib200_dir, dataset_builder):
     """Trained on translation requests that appear under both system prompts."""
     from kakugo_core.plugins import create
 
-    data = _builder().build_paired_dataset(sib200_dir, tmp_path_factory.mktemp("pairs") / "d", 6)
+    data = dataset_builder.build_paired_dataset(sib200_dir,
+                                                tmp_path_factory.mktemp("pairs") / "d", 6)
     out = tmp_path_factory.mktemp("paired") / "model"
     return create("students", "hf").train(str(tiny_model), data, out, {
         **FAST, "epochs": 20.0, "learning_rate": 1e-2, "max_length": 256})
@@ -101,7 +94,7 @@ def test_saved_model_loads_and_generates_under_both_prompts(full_model):
 
 
 def test_think_prompt_opens_with_think_and_concise_prompt_does_not(paired_model, tiny_model,
-                                                                  sib200_dir):
+                                                                  sib200_dir, dataset_builder):
     """The same request: the think prompt makes ``<think>`` far likelier than the concise one
     (impossible unless the row's system prompt is part of what the model was trained on)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -110,7 +103,7 @@ def test_think_prompt_opens_with_think_and_concise_prompt_does_not(paired_model,
     trained = AutoModelForCausalLM.from_pretrained(paired_model).eval()
     base = AutoModelForCausalLM.from_pretrained(tiny_model).eval()
     questions = [row["messages"][0]["content"]
-                 for row in _builder().paired_rows(sib200_dir, 6)[::2]]
+                 for row in dataset_builder.paired_rows(sib200_dir, 6)[::2]]
 
     def gap(model):
         return sum(_logprob(model, tokenizer, THINK, q, "<think>\n")
