@@ -324,7 +324,11 @@ class OpenAITeacher(StreamingTeacher):
 
     # -- the loop ----------------------------------------------------------------------------
     async def _drive(
-        self, requests: Sequence[TeacherRequest], out: queue.Queue[Any], stop: threading.Event
+        self,
+        requests: Sequence[TeacherRequest],
+        out: queue.Queue[Any],
+        stop: threading.Event,
+        slots: asyncio.Semaphore,
     ) -> None:
         pending = iter(range(len(requests)))
         if self._ssl_context is None:
@@ -337,6 +341,7 @@ class OpenAITeacher(StreamingTeacher):
 
             async def worker() -> None:
                 for index in pending:
+                    await slots.acquire()  # given back once the caller has taken a reply
                     if stop.is_set():
                         return
                     try:
@@ -372,7 +377,9 @@ class OpenAITeacher(StreamingTeacher):
         loop = asyncio.new_event_loop()
         handle["loop"] = loop
         try:
-            task = loop.create_task(self._drive(requests, out, stop))
+            slots = asyncio.Semaphore(self.concurrency)
+            handle["slots"] = slots
+            task = loop.create_task(self._drive(requests, out, stop, slots))
             handle["task"] = task
             loop.run_until_complete(task)
         except BaseException as exc:  # delivered to the caller's thread
@@ -386,8 +393,10 @@ class OpenAITeacher(StreamingTeacher):
     ) -> Generator[list[tuple[int, TeacherReply]], None, None]:
         """Yield lists of ``(index, reply)``: each list holds every reply that had arrived by
         then (one, unless replies come faster than the caller takes them), so a cache can
-        fsync once per list. At most ``concurrency`` calls in flight; closing the iterator
-        early cancels the calls still in flight."""
+        fsync once per list. At most ``concurrency`` calls are asked and not yet handled by the
+        caller: a call's slot is given back only when the caller asks for the next list, so a
+        killed caller repeats at most ``concurrency`` calls. Closing the iterator early cancels
+        the calls still in flight."""
         requests = list(requests)
         if not requests:
             return
@@ -422,6 +431,7 @@ class OpenAITeacher(StreamingTeacher):
                         group.append(item)
                 if group:
                     yield group
+                    self._give_back(handle, len(group))
         finally:
             stop.set()
             loop, task = handle.get("loop"), handle.get("task")
@@ -431,6 +441,18 @@ class OpenAITeacher(StreamingTeacher):
                 except RuntimeError:  # the loop closed in between
                     pass
             thread.join()
+
+    @staticmethod
+    def _give_back(handle: dict[str, Any], count: int) -> None:
+        """Free ``count`` call slots in the worker thread's loop."""
+        loop, slots = handle.get("loop"), handle.get("slots")
+        if loop is None or slots is None or loop.is_closed():
+            return
+        for _ in range(count):
+            try:
+                loop.call_soon_threadsafe(slots.release)
+            except RuntimeError:  # the loop closed in between
+                return
 
     def complete_iter(
         self, requests: Sequence[TeacherRequest]

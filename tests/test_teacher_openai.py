@@ -253,6 +253,20 @@ def test_complete_iter_streams_replies_as_they_finish() -> None:
     assert [(i, r.content) for i, r in rest] == [(0, "SLOW")]
 
 
+def test_a_slow_caller_holds_back_new_calls() -> None:
+    """A reply takes its call's slot until the caller has handled it, so a caller killed while
+    busy leaves at most ``concurrency`` answered-but-unhandled calls to repeat."""
+    with OpenAICompatServer() as server:
+        handled = 0
+        for _index, _reply in teacher(server, concurrency=2).complete_iter(
+            [ask(f"q{i}") for i in range(10)]
+        ):
+            time.sleep(0.05)  # a caller busy writing, e.g. an fsync on a slow disk
+            assert len(server.requests) <= handled + 2
+            handled += 1
+    assert handled == 10 and len(server.requests) == 10
+
+
 def test_closing_the_iterator_early_stops_asking() -> None:
     with OpenAICompatServer(latency=0.05) as server:
         stream = teacher(server, concurrency=2).complete_iter([ask(f"q{i}") for i in range(40)])
