@@ -10,6 +10,7 @@ import json
 import math
 import os
 import random
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +48,31 @@ def _offline() -> bool:
         os.environ.get(var, "") not in ("", "0", "false", "no")
         for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
     )
+
+
+_COMMIT = re.compile(r"[0-9a-f]{40}")
+_resolved: dict[tuple[str, str], str] = {}
+
+
+def resolve_revision(hub_id: str, revision: str) -> str:
+    """The commit sha that ``revision`` (a branch, tag or sha) of dataset ``hub_id`` names now,
+    so results record exactly which data they came from. Asked once per process."""
+    if _COMMIT.fullmatch(revision):
+        return revision
+    key = (hub_id, revision)
+    if key not in _resolved:
+        try:
+            from huggingface_hub import HfApi
+
+            sha = HfApi().dataset_info(hub_id, revision=revision).sha
+        except Exception as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise KakugoError(f"cannot resolve {hub_id}@{revision} on the Hub: {first}; check "
+                              "the dataset id, the revision and your login") from None
+        if not sha:
+            raise KakugoError(f"the Hub gave no commit for {hub_id}@{revision}")
+        _resolved[key] = sha
+    return _resolved[key]
 
 
 def find_local_file(data_dir: Path, benchmark: str, code: str, split: str) -> Path | None:
@@ -118,7 +144,8 @@ def load_split(
     revision: str,
     bundled: Path | None = None,
 ) -> Split:
-    """One split from ``data_dir``, else the bundled copy, else the Hub (pinned revision)."""
+    """One split from ``data_dir``, else the bundled copy, else the Hub at ``revision``
+    (resolved to its commit sha, which the source label records)."""
     if data_dir:
         root = Path(data_dir).expanduser()
         path = find_local_file(root, benchmark, code, split)
@@ -142,6 +169,7 @@ def load_split(
     if _offline():
         raise KakugoError(f"no network (HF offline) and no local {benchmark} data for {code}: "
                           f"{hint}")
+    revision = resolve_revision(hub_id, revision)
     try:
         import datasets
 

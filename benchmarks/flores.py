@@ -87,7 +87,7 @@ def load_parallel(
     kwargs: dict[str, Any] = dict(data_dir=None, hub_id=HUB_ID, revision=revision)
     splits = [load_split("flores", c, s, ("id", "text"), hub_config=c, hub_split=s, **kwargs)
               for c in (code, ENGLISH) for s in ("devtest", "dev")]
-    source = f"hub:{HUB_ID}@{revision}"
+    source = splits[0].source  # hub:<id>@<commit>; the commit is resolved once per process
     return (_pairs(splits[0].rows, splits[2].rows, "id"),
             _pairs(splits[1].rows, splits[3].rows, "id"), source)
 
