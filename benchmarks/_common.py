@@ -30,7 +30,7 @@ from kakugo_core.languages import Language
 BUNDLED_SIB200 = Path(__file__).resolve().parent / "data" / "sib200"
 LOCAL_SUFFIXES = (".jsonl", ".json", ".tsv", ".parquet")
 #: bump when a template or the scoring changes, so old results are not mixed with new ones
-ENGINE_VERSION = "1"
+ENGINE_VERSION = "2"
 Row = dict[str, Any]
 
 
@@ -193,18 +193,20 @@ def fewshot_for(
     key: Callable[[Row], str],
     seed: str,
 ) -> list[Row]:
-    """``n_shot`` examples from ``pool``: one fixed, seeded order shared by every item, skipping
-    any example whose key is in ``exclude`` (the scored item itself, or its passage)."""
+    """``n_shot`` examples from ``pool``: the first ``n_shot`` of one fixed, seeded order shared
+    by every item, except that an example whose key is in ``exclude`` (the scored item itself,
+    or its passage) is replaced in place by the next unused one, so prompts keep the longest
+    common prefix (the scoring engine computes a shared prefix once)."""
     if n_shot <= 0:
         return []
     order = list(range(len(pool)))
     random.Random(seed).shuffle(order)
+    spare = (pool[i] for i in order[n_shot:] if key(pool[i]) not in exclude)
     chosen = []
-    for index in order:
-        if key(pool[index]) not in exclude:
-            chosen.append(pool[index])
-            if len(chosen) == n_shot:
-                break
+    for index in order[:n_shot]:
+        row = pool[index] if key(pool[index]) not in exclude else next(spare, None)
+        if row is not None:
+            chosen.append(row)
     return chosen
 
 

@@ -151,8 +151,11 @@ class HFBackend(Backend):
             kwargs["add_special_tokens"] = False
         return list(self.tokenizer.encode(text, **kwargs))
 
-    def encode_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
-        """Token ids of (context, continuation) exactly as lm-eval's HFLM makes them."""
+    def encode_pair(
+        self, context: str, continuation: str, memo: dict[str, list[int]] | None = None
+    ) -> tuple[list[int], list[int]]:
+        """Token ids of (context, continuation) exactly as lm-eval's HFLM makes them; ``memo``
+        keeps the contexts already encoded (the choices of one item share theirs)."""
         if context == "":
             cont = self.tok_encode(continuation, add_special_tokens=False)
             if cont and cont[0] == self.prefix_token_id:
@@ -163,12 +166,16 @@ class HFBackend(Backend):
             continuation = context[-n_spaces:] + continuation
             context = context[:-n_spaces]
         whole = self.tok_encode(context + continuation)
-        ctx = self.tok_encode(context)
+        if memo is None:
+            ctx = self.tok_encode(context)
+        else:
+            ctx = memo.get(context) or memo.setdefault(context, self.tok_encode(context))
         return ctx, whole[len(ctx):]
 
     # -- log-likelihoods ---------------------------------------------------------------------
     def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResult]:
-        encoded = [self.encode_pair(r.context, r.continuation) for r in requests]
+        memo: dict[str, list[int]] = {}
+        encoded = [self.encode_pair(r.context, r.continuation, memo) for r in requests]
         return self.loglikelihood_tokens(encoded)
 
     def loglikelihood_tokens(
@@ -207,7 +214,7 @@ class HFBackend(Backend):
     MAX_DEPTH = 6
     #: a prefix pass of its own must save at least this many token positions: many tiny
     #: groups (batches of 2) cost more in calls than they save in tokens
-    MIN_SAVED = 512
+    MIN_SAVED = 128
 
     def prefix_plan(self, contexts: list[tuple[int, ...]]) -> list[tuple[int, int]]:
         """(shared prefix length, number of contexts) of each group (for tests and tuning)."""

@@ -72,6 +72,18 @@ def test_fewshot_skips_excluded_keys():
     assert len(fewshot_for(pool, 10, {"5"}, key=lambda r: r["id"], seed="x")) == 5
 
 
+def test_an_excluded_shot_is_replaced_in_place_so_prompts_share_a_prefix():
+    from benchmarks._common import fewshot_for
+
+    pool = [{"id": str(i)} for i in range(20)]
+    base = [r["id"] for r in fewshot_for(pool, 3, set(), key=lambda r: r["id"], seed="y")]
+    for position in range(3):
+        own = base[position]  # an item whose own example is one of the shared shots
+        got = [r["id"] for r in fewshot_for(pool, 3, {own}, key=lambda r: r["id"], seed="y")]
+        assert own not in got and len(got) == 3
+        assert got[:position] == base[:position] and got[position + 1:] == base[position + 1:]
+
+
 @pytest.mark.slow
 def test_belebele_from_local_files_in_the_published_schema(backend):
     bench = create("benchmarks", "belebele")
