@@ -107,7 +107,7 @@ def test_server_errors_are_retried_until_success() -> None:
 
 
 def test_timeout_then_success() -> None:
-    plan = FaultPlan(echo_responder, [Fault(delay=2.0)])
+    plan = FaultPlan(echo_responder, [Fault(delay=6.0)])
     with OpenAICompatServer(plan) as server:
         client = teacher(server, timeout_s=0.3)
         started = time.monotonic()
@@ -115,7 +115,7 @@ def test_timeout_then_success() -> None:
         elapsed = time.monotonic() - started
         assert len(server.requests) == 2
     assert reply.content == "echo: slow"
-    assert 0.3 <= elapsed < 2.0  # gave up on the slow call instead of waiting it out
+    assert 0.3 <= elapsed < 5.0  # gave up on the slow call instead of waiting it out (6 s)
     assert client.retries == 1
 
 
@@ -127,7 +127,7 @@ def test_retry_after_is_honoured() -> None:
         (reply,) = client.complete([ask("busy?")])
         waited = time.monotonic() - started
     assert reply.content == "echo: busy?"
-    assert 1.0 <= waited < 2.5, waited  # backoff alone would have waited ~0.01 s
+    assert 1.0 <= waited < 4.0, waited  # backoff alone would have waited ~0.01 s
 
 
 def test_without_retry_after_backoff_is_short_and_grows() -> None:
@@ -138,7 +138,7 @@ def test_without_retry_after_backoff_is_short_and_grows() -> None:
         client.complete([ask("busy?")])
         waited = time.monotonic() - started
     # 0.025-0.05, 0.05-0.1, 0.1-0.2 seconds: exponential with jitter
-    assert 0.17 <= waited < 1.0, waited
+    assert 0.17 <= waited < 3.0, waited  # loose upper bound: CI machines are shared
     delays = [client.backoff(5, None) for _ in range(50)]
     assert all(0.8 <= d <= 1.6 for d in delays) and len(set(delays)) > 1
     assert client.backoff(0, retry_after=100.0) == 5.0  # capped at retry_max_s
