@@ -169,7 +169,9 @@ class HFBackend(Backend):
         if memo is None:
             ctx = self.tok_encode(context)
         else:
-            ctx = memo.get(context) or memo.setdefault(context, self.tok_encode(context))
+            if context not in memo:
+                memo[context] = self.tok_encode(context)
+            ctx = memo[context]
         return ctx, whole[len(ctx):]
 
     # -- log-likelihoods ---------------------------------------------------------------------
