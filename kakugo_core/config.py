@@ -37,9 +37,30 @@ def _type_ok(default: Any, value: Any) -> bool:
     return isinstance(value, type(default))
 
 
+def _free_tables(node: Mapping[str, Any], prefix: str = "") -> set[str]:
+    """Dotted names of the tables that are empty in the defaults: they take any key."""
+    out: set[str] = set()
+    for key, value in node.items():
+        if isinstance(value, dict):
+            out |= {f"{prefix}{key}"} if not value else _free_tables(value, f"{prefix}{key}.")
+    return out
+
+
+FREE_TABLES = _free_tables(defaults())
+
+
 def _merge(base: Config, update: Mapping[str, Any], source: str, prefix: str = "") -> None:
+    """Merge ``update`` into ``base``; a table that is empty in the defaults (FREE_TABLES)
+    takes non-negative integers under any key, every other only the keys the defaults have."""
+    free = prefix.rstrip(".") in FREE_TABLES
     for key, value in update.items():
         dotted = f"{prefix}{key}"
+        if free:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigError(f"{source}: '{dotted}' must be a non-negative int, "
+                                  f"got {type(value).__name__} {value!r}")
+            base[key] = value
+            continue
         if key not in base:
             raise ConfigError(f"{source}: unknown key '{dotted}' (see `kakugo config`)")
         current = base[key]

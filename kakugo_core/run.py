@@ -147,6 +147,7 @@ def run_language(language: str | Language, config: Config, options: RunOptions) 
                 chat_template=bool(cfg["chat_template"]),
                 benchmark_options={"revisions": cfg["revisions"],
                                    "max_new_tokens": cfg["max_new_tokens"]},
+                n_shot_by_benchmark=cfg["n_shot_by_benchmark"],
             )
         per_model = len(results) // 2  # run_bench returns the base's cells, then the student's
         scores = {f"{'base' if i < per_model else 'student'}:{r.benchmark}:{s.metric}": s.value

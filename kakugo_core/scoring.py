@@ -16,7 +16,7 @@ import re
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,11 @@ class Cell:
     language: Language
     prompt_hash: str | None  # None: the benchmark cannot tell before running (third party)
     n_items: int | None
+    options: Mapping[str, Any] = field(default_factory=dict)  # this cell's benchmark options
+
+    @property
+    def n_shot(self) -> int:
+        return int(self.options.get("n_shot", 0))
 
 
 def model_slug(model: str) -> str:
@@ -45,7 +50,7 @@ def model_slug(model: str) -> str:
 
 def _plan(
     benchmarks: Sequence[str | Benchmark], languages: Sequence[str | Language],
-    options: Mapping[str, Any],
+    options: Mapping[str, Any], n_shot_by_benchmark: Mapping[str, int] | None = None,
 ) -> list[Cell]:
     benches = [
         b if isinstance(b, Benchmark) else registry("benchmarks").create(b) for b in benchmarks
@@ -55,17 +60,20 @@ def _plan(
         raise KakugoError("nothing to score: give at least one benchmark and one language")
     cells = []
     for bench in benches:
+        bench_options = dict(options)
+        if n_shot_by_benchmark and bench.name in n_shot_by_benchmark:
+            bench_options["n_shot"] = int(n_shot_by_benchmark[bench.name])
         for lang in langs:
             prepare = getattr(bench, "prepare", None)
             if callable(prepare):
-                task = prepare(lang, options)  # raises NotCoveredError, data errors
-                cells.append(Cell(bench, lang, task.prompt_hash, len(task.items)))
+                task = prepare(lang, bench_options)  # raises NotCoveredError, data errors
+                cells.append(Cell(bench, lang, task.prompt_hash, len(task.items), bench_options))
             else:
                 if not bench.language_code(lang):
                     from kakugo_core.errors import NotCoveredError
 
                     raise NotCoveredError(f"{bench.name} does not cover {lang.name} ({lang.id})")
-                cells.append(Cell(bench, lang, None, None))
+                cells.append(Cell(bench, lang, None, None, bench_options))
     return cells
 
 
@@ -173,16 +181,18 @@ def run_bench(
     progress: bool = True,
     chat_template: bool = False,
     benchmark_options: Mapping[str, Any] | None = None,
+    n_shot_by_benchmark: Mapping[str, int] | None = None,
 ) -> list[BenchmarkResult]:
     """Score every model on every benchmark x language; return one result per cell (stored
-    cells that were skipped come back without predictions)."""
+    cells that were skipped come back without predictions). ``n_shot_by_benchmark`` gives
+    some benchmarks their own shot count instead of ``n_shot``."""
     if not models:
         raise KakugoError("no model given: pass --model (a Hub id or a local folder)")
     options: dict[str, Any] = {
         "n_shot": n_shot, "limit": limit or None, "chat_template": chat_template,
         "data_dir": str(data_dir) if data_dir else None, **(benchmark_options or {}),
     }
-    cells = _plan(benchmarks, languages, options)
+    cells = _plan(benchmarks, languages, options, n_shot_by_benchmark)
     backend_factory = registry("backends").get(backend).factory
     results: list[BenchmarkResult] = []
     bars = _Progress(progress)
@@ -197,15 +207,15 @@ def run_bench(
                         scorer = backend_factory(model, **dict(backend_options or {}))
                     revision = scorer.revision or ""
                     if (not force and cell.prompt_hash is not None and store.has(
-                            model, revision, cell.benchmark.name, cell.language.id, n_shot,
+                            model, revision, cell.benchmark.name, cell.language.id, cell.n_shot,
                             cell.prompt_hash)):
                         bars.log(f"{label}: already in the store, skipped (--force reruns)")
-                        results.append(stored_result(store, model, revision, cell, n_shot))
+                        results.append(stored_result(store, model, revision, cell, cell.n_shot))
                         bars.advance_cell()
                         continue
                     bars.start_cell(label, cell.n_items)
                     result = cell.benchmark.evaluate(
-                        scorer, cell.language, {**options, "progress": bars.advance_items}
+                        scorer, cell.language, {**cell.options, "progress": bars.advance_items}
                     )
                     if predictions_dir:
                         write_predictions(

@@ -66,6 +66,21 @@ def test_run_bench_stores_skips_and_forces(tiny_model, tmp_path):
     store.close()
 
 
+@pytest.mark.slow
+def test_a_benchmark_can_have_its_own_shot_count(tiny_model, tmp_path):
+    store = ResultsStore(tmp_path / "results.sqlite")
+    args = dict(store=store, n_shot=2, limit=3, progress=False,
+                benchmark_options={"max_new_tokens": 4}, n_shot_by_benchmark={"sib200": 0})
+    results = run_bench([str(tiny_model)], ["sib200", "flores"], ["jav_Latn"], **args)
+    assert [(r.benchmark, r.n_shot) for r in results] == [("sib200", 0), ("flores", 2)]
+    assert {(r.benchmark, r.n_shot) for r in store.rows()} == {("sib200", 0), ("flores", 2)}
+    before = _cells(tmp_path / "results.sqlite")
+    again = run_bench([str(tiny_model)], ["sib200", "flores"], ["jav_Latn"], **args)
+    assert _cells(tmp_path / "results.sqlite") == before  # found under their own counts
+    assert [r.n_shot for r in again] == [0, 2] and not any(r.predictions for r in again)
+    store.close()
+
+
 @pytest.mark.parametrize(
     ("benchmarks", "languages", "data_dir", "error", "words"),
     [

@@ -55,6 +55,16 @@ def test_int_is_accepted_for_a_float_key() -> None:
     assert cfg["train"]["learning_rate"] == 1.0 and isinstance(cfg["train"]["learning_rate"], float)
 
 
+def test_per_benchmark_shot_counts_take_any_benchmark_name() -> None:
+    cfg = load_config(overrides=["bench.n_shot_by_benchmark.sib200=0",
+                                 "bench.n_shot_by_benchmark.my_bench=5"])
+    assert cfg["bench"]["n_shot_by_benchmark"] == {"sib200": 0, "my_bench": 5}
+    assert defaults()["bench"]["n_shot_by_benchmark"] == {}
+    for bad in ("sib200=-1", "sib200='zero'", "sib200=true", "sib200=1.5"):
+        with pytest.raises(ConfigError, match="n_shot_by_benchmark.sib200' must be a non-neg"):
+            load_config(overrides=[f"bench.n_shot_by_benchmark.{bad}"])
+
+
 def test_unknown_key_names_file_and_key(tmp_path: Path) -> None:
     user = tmp_path / "bad.toml"
     user.write_text("[train]\nlearning_rat = 1e-4\n")

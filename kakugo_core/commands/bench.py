@@ -21,7 +21,8 @@ def _split(values: tuple[str, ...]) -> list[str]:
 @click.option("--languages", "-l", "language_names", multiple=True, required=True,
               metavar="A,B", help="Comma-separated languages: names, ISO codes or FLORES ids.")
 @click.option("--n-shot", type=click.IntRange(min=0), default=None,
-              help="Few-shot examples per item (default: bench.n_shot, 3).")
+              help="Few-shot examples per item, for every benchmark (default: "
+                   "bench.n_shot, 3, or bench.n_shot_by_benchmark.NAME).")
 @click.option("--limit", type=click.IntRange(min=0), default=None,
               help="Score only the first N items of each benchmark (0: all).")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
@@ -101,6 +102,7 @@ def bench(
             chat_template=cfg["chat_template"] if chat_template is None else chat_template,
             benchmark_options={"revisions": cfg["revisions"],
                                "max_new_tokens": cfg["max_new_tokens"]},
+            n_shot_by_benchmark=cfg["n_shot_by_benchmark"] if n_shot is None else None,
         )
         if as_json:
             per_model = len(results) // max(1, len(models))
@@ -108,7 +110,8 @@ def bench(
                    for i, model in enumerate(models)]
             click.echo(json.dumps(out, indent=2, ensure_ascii=False))
             return
-        _print_table(store, list(models), results, n)
+        mixed = n_shot is None and bool(cfg["n_shot_by_benchmark"])
+        _print_table(store, list(models), results, None if mixed else n)
     finally:
         store.close()
 
@@ -128,7 +131,9 @@ def _export(
                f"--tasks {','.join(tasks)}")
 
 
-def _print_table(store: Any, models: list[str], results: list[Any], n_shot: int) -> None:
+def _print_table(
+    store: Any, models: list[str], results: list[Any], n_shot: int | None
+) -> None:
     from kakugo_core.leaderboard import render_store
 
     benchmarks = sorted({r.benchmark for r in results})
