@@ -11,9 +11,11 @@ THE CONTRACT (what the training stage reads): a ``datasets.DatasetDict`` saved w
   with the user and ending with the assistant; no system message in it.
 
 Generated rows' assistant turn is ``"<think>\\n{reasoning}\\n</think>\\n\\n{answer}"`` under
-``[dataset].think_system_prompt``; translated rows keep their plain answers under
-``[dataset].concise_system_prompt``. Rows are de-duplicated on their user turns (case and
-whitespace folded), shuffled with ``[run].seed`` and split by ``[dataset].validation_fraction``.
+``[dataset].think_system_prompt``; a generated row whose teacher kept no reasoning, and every
+translated row, is a plain answer under ``[dataset].concise_system_prompt`` (an empty think
+block would teach the student to skip thinking under the think prompt). Rows are
+de-duplicated on their user turns (case and whitespace folded), shuffled with ``[run].seed``
+and split by ``[dataset].validation_fraction``.
 ``out_dir/README.md`` is a dataset card (YAML metadata via ``huggingface_hub.DatasetCardData``).
 The folder is written beside ``out_dir`` and renamed into place, so a failed build leaves any
 earlier dataset untouched.
@@ -77,18 +79,21 @@ def _alternating(messages: list[dict[str, str]]) -> bool:
     return True
 
 
-def _record_from_response(row: dict[str, Any], think_system: str) -> dict[str, Any]:
+def _record_from_response(
+    row: dict[str, Any], think_system: str, concise_system: str
+) -> dict[str, Any]:
+    reasoning, answer = str(row.get("reasoning") or ""), str(row.get("response", ""))
     return {
         "generation_method": str(row.get("method", "")),
         "prompt_type": str(row.get("prompt_type", "original")),
         "topic": str(row.get("topic") or ""),
         "scenario": str(row.get("scenario") or ""),
-        "system": think_system,
+        "system": think_system if reasoning.strip() else concise_system,
         "messages": [
             {"role": "user", "content": str(row.get("user", ""))},
             {
                 "role": "assistant",
-                "content": think_turn(str(row.get("reasoning", "")), str(row.get("response", ""))),
+                "content": think_turn(reasoning, answer) if reasoning.strip() else answer.strip(),
             },
         ],
     }
@@ -127,7 +132,8 @@ def collect_records(
     settings = config["dataset"]
     dropped: Counter[str] = Counter()
     records = [
-        _record_from_response(row, settings["think_system_prompt"])
+        _record_from_response(row, settings["think_system_prompt"],
+                              settings["concise_system_prompt"])
         for row in read_rows(work_dir, "responses")
     ] + [
         _record_from_translation(row, settings["concise_system_prompt"])
@@ -236,8 +242,8 @@ A `datasets.DatasetDict` (splits `train`: {summary.splits.get('train', 0)} rows,
 {summary.splits.get('validation', 0)} rows) with columns `generation_method`, `prompt_type`,
 `topic`, `scenario`, `system` and `messages` (user/assistant turns, starting with the user).
 Generated rows' answers read `<think>\\nreasoning\\n</think>\\n\\nanswer` and are trained under
-the system prompt "{settings['think_system_prompt']}"; translated rows are plain answers under
-"{settings['concise_system_prompt']}".
+the system prompt "{settings['think_system_prompt']}"; translated rows, and generated rows whose
+teacher gave no reasoning, are plain answers under "{settings['concise_system_prompt']}".
 
 ## Rows per generation method
 

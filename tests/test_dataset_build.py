@@ -104,6 +104,37 @@ def test_duplicates_are_dropped_and_counted(reference: dict, tmp_path: Path) -> 
         "responses:topic", "responses:scenario", "responses:context", "translations:translate"))
 
 
+def test_a_reply_without_reasoning_is_trained_concisely(reference: dict, tmp_path: Path) -> None:
+    from datasets import load_from_disk
+
+    work = tmp_path / "work"
+    shutil.copytree(reference["base"] / "work", work)
+    rows = [json.loads(line) for line in (work / "responses.jsonl").read_text().splitlines()]
+    blank = {row["id"] for row in rows[::2]}
+    for row in rows[::2]:
+        row["reasoning"] = "  "
+    (work / "responses.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    config = load_config()
+    build_dataset(work, tmp_path / "ds", config, "Javanese")
+    data = load_from_disk(str(tmp_path / "ds"))
+    by_user = {" ".join(r["user"].split()): r for r in rows}
+    seen = {"think": 0, "concise": 0}
+    for row in [*data["train"], *data["validation"]]:
+        source = by_user.get(" ".join(row["messages"][0]["content"].split()))
+        if source is None:
+            continue  # a translated conversation
+        answer = row["messages"][1]["content"]
+        if source["id"] in blank:
+            assert row["system"] == config["dataset"]["concise_system_prompt"]
+            assert answer == source["response"].strip() and "<think>" not in answer
+            seen["concise"] += 1
+        else:
+            assert row["system"] == config["dataset"]["think_system_prompt"]
+            assert answer.startswith("<think>\n") and answer.endswith(source["response"].strip())
+            seen["think"] += 1
+    assert seen["concise"] == len(blank) and seen["think"] == len(rows) - len(blank)
+
+
 def test_rebuilding_replaces_the_dataset_and_a_failed_build_keeps_it(
     reference: dict, tmp_path: Path
 ) -> None:
