@@ -87,6 +87,8 @@ def test_demo_killed_in_training_resumes_without_redoing_finished_work(tmp_path:
     with ResultsStore(run_dir / "results.sqlite") as store:
         rows = store.rows(models=[student])
     stored = {(r.language, r.metric, r.n_shot): r.value for r in rows}
+    # the demo scores SIB-200 zero-shot (bench.n_shot_by_benchmark) and FLORES with 3 shots
+    assert {(r.benchmark, r.n_shot) for r in rows} == {("sib200", 0), ("flores", 3)}
     assert card.data.eval_results, "the card has no eval results"
     for result in card.data.eval_results:
         metric, shots = result.metric_name.rsplit(" (", 1)
