@@ -46,6 +46,8 @@ class JudgeResult(BenchmarkResult):
     """A benchmark result that also says who the opponent and the judge were."""
 
     versions: dict[str, str] = field(default_factory=dict)
+    #: the judge's new calls, tokens and cost in this evaluation (cache hits cost nothing)
+    usage: dict[str, float] = field(default_factory=dict)
 
 
 def local_fingerprint(model: str) -> str:
@@ -159,6 +161,8 @@ def evaluate(
             max_tokens=int(options.get("judge_max_tokens", 2048)),
             progress=lambda n: report(n / 6),
         )
+        usage = {key: float(getattr(teacher, key, 0) or 0)
+                 for key in ("calls", "prompt_tokens", "completion_tokens", "cost")}
     finally:
         if own_teacher:
             teacher.close()
@@ -179,4 +183,5 @@ def evaluate(
     }
     predictions = [{**j.as_dict(), "opponent": task.opponent} for j in judgements]
     return JudgeResult(name, language.id, 0, task.prompt_hash, scores, predictions,
-                       versions=versions)
+                       data_source=f"local:prompts-{prompts_digest(items)}", versions=versions,
+                       usage=usage)

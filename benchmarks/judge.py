@@ -32,6 +32,7 @@ class JudgeBenchmark(Benchmark):
     name = "judge"
     primary_metrics = ("win_rate", "tie_rate", "loss_rate")
     coverage_key = "judge"
+    task_name = "Pairwise preference (teacher as judge)"
 
     def language_code(self, language: Language) -> str | None:
         return language.id  # prompts are the user's own: any language the judge can read
@@ -57,6 +58,7 @@ class HumanPreferenceBenchmark(Benchmark):
     name = "human_preference"
     primary_metrics = ("win_rate", "tie_rate", "loss_rate")
     coverage_key = "human_preference"
+    task_name = "Pairwise preference (native speakers)"
 
     def language_code(self, language: Language) -> str | None:
         return language.id

@@ -27,7 +27,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -175,6 +175,31 @@ def prompts_digest(items: Sequence[PromptItem]) -> str:
     """A short content hash of the prompts (ids and texts)."""
     payload = json.dumps([[p.id, p.text] for p in items], ensure_ascii=False)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+
+
+def judge_options(
+    config: Mapping[str, Any],
+    *,
+    prompts: str | Path,
+    opponent: str,
+    backend: str,
+    backend_options: Mapping[str, Any],
+    cache_file: str | Path | None = None,
+    max_new_tokens: int | None = None,
+    limit: int | None = None,
+) -> dict[str, Any]:
+    """The ``judge`` benchmark's options from a configuration's ``[judge]`` and ``[teacher]``
+    sections (what ``kakugo judge`` and the run's bench stage pass)."""
+    section = config["judge"]
+    limit = section["limit"] if limit is None else limit
+    return {
+        "prompts": str(prompts), "opponent": opponent, "opponent_backend": backend,
+        "opponent_options": dict(backend_options), "config": config,
+        "cache_file": str(cache_file or section["cache_file"] or "") or None,
+        "max_new_tokens": max_new_tokens or section["max_new_tokens"],
+        "judge_temperature": section["temperature"], "judge_max_tokens": section["max_tokens"],
+        "limit": limit or None,
+    }
 
 
 def answer_prompts(

@@ -80,7 +80,9 @@ def run_language(language: str | Language, config: Config, options: RunOptions) 
                                      config["run"]["seed"])
     hashes["dataset"] = fingerprint(hashes["generate"], config["dataset"], config["run"]["seed"])
     hashes["train"] = fingerprint(hashes["dataset"], config["train"])
-    hashes["bench"] = fingerprint(hashes["train"], config["bench"], str(db))
+    judge_in_run = bool(config["judge"]["in_run"])
+    judged_by = [config["judge"], _public_teacher(config)] if judge_in_run else []
+    hashes["bench"] = fingerprint(hashes["train"], config["bench"], str(db), *judged_by)
     hashes["release"] = fingerprint(hashes["bench"], config["release"], options.repo_id)
 
     gen_dir, data_dir = folder.stage_dir("generate"), folder.stage_dir("dataset") / "data"
@@ -149,10 +151,38 @@ def run_language(language: str | Language, config: Config, options: RunOptions) 
                                    "max_new_tokens": cfg["max_new_tokens"]},
                 n_shot_by_benchmark=cfg["n_shot_by_benchmark"],
             )
-        per_model = len(results) // 2  # run_bench returns the base's cells, then the student's
-        scores = {f"{'base' if i < per_model else 'student'}:{r.benchmark}:{s.metric}": s.value
-                  for i, r in enumerate(results) for s in r.scores}
-        return StageOutcome(counts={"db": str(db), "benchmarks": names, "scores": scores})
+            per_model = len(results) // 2  # the base's cells, then the student's
+            scores = {f"{'base' if i < per_model else 'student'}:{r.benchmark}:{s.metric}":
+                      s.value for i, r in enumerate(results) for s in r.scores}
+            usage: dict[str, float] = {}
+            held_out = (folder.manifest("dataset").counts or {}).get("splits", {}).get("validation")
+            if judge_in_run and not held_out:
+                options.echo("judge: skipped, the dataset has no validation prompts "
+                             "(set dataset.validation_fraction > 0)")
+            elif judge_in_run:
+                judged = _judge_student(store, stage_dir, backend_options)
+                scores.update({f"student:judge:{s.metric}": s.value for s in judged.scores})
+                usage = dict(getattr(judged, "usage", {}))  # empty when the cell was stored
+        return StageOutcome(counts={"db": str(db), "benchmarks": names, "scores": scores,
+                                    "judge_usage": usage},
+                            cost_usd=float(usage.get("cost", 0.0)))
+
+    def _judge_student(store: Any, stage_dir: Path, backend_options: dict[str, Any]) -> Any:
+        """The teacher judges the student against its base on the dataset's validation
+        prompts (held out from training); verdicts are cached in the stage folder."""
+        from kakugo_core.judging import judge_options
+        from kakugo_core.scoring import run_bench
+
+        cfg = config["bench"]
+        options.echo(f"judge: {config['teacher']['model']} compares the student with its base")
+        return run_bench(
+            [str(model_dir)], ["judge"], [lang], store=store, backend=cfg["backend"], n_shot=0,
+            backend_options=backend_options, predictions_dir=stage_dir / "predictions",
+            progress=options.progress,
+            benchmark_options=judge_options(
+                config, prompts=data_dir, opponent=base_model, backend=cfg["backend"],
+                backend_options=backend_options, cache_file=stage_dir / "judge-cache.jsonl"),
+        )[0]
 
     def release(stage_dir: Path) -> StageOutcome:
         from kakugo_core.release import release as publish
@@ -202,15 +232,20 @@ def _covers(benchmark: str, lang: Language) -> bool:
 
 def cost_report(folder: RunFolder, lang: Language) -> dict[str, Any]:
     """Teacher tokens and cost plus training time, set against the paper's budget."""
-    gen, train = folder.manifest("generate"), folder.manifest("train")
+    gen, train, bench = (folder.manifest(s) for s in ("generate", "train", "bench"))
     usage: Mapping[str, Any] = gen.counts.get("usage", {}) if gen.counts else {}
-    total = gen.cost_usd + train.cost_usd
+    judge: Mapping[str, Any] = (bench.counts or {}).get("judge_usage") or {}
+    teacher_cost = gen.cost_usd + bench.cost_usd  # generation, then the judge's verdicts
+    total = teacher_cost + train.cost_usd
     return {
         "language": lang.id,
-        "teacher_calls": int(usage.get("calls", 0)),
-        "teacher_prompt_tokens": int(usage.get("prompt_tokens", 0)),
-        "teacher_completion_tokens": int(usage.get("completion_tokens", 0)),
-        "teacher_cost_usd": round(gen.cost_usd, 4),
+        "teacher_calls": int(usage.get("calls", 0)) + int(judge.get("calls", 0)),
+        "teacher_prompt_tokens": int(usage.get("prompt_tokens", 0))
+        + int(judge.get("prompt_tokens", 0)),
+        "teacher_completion_tokens": int(usage.get("completion_tokens", 0))
+        + int(judge.get("completion_tokens", 0)),
+        "teacher_cost_usd": round(teacher_cost, 4),
+        "judge_cost_usd": round(bench.cost_usd, 4),
         "train_seconds": float((train.counts or {}).get("train_seconds") or 0.0),
         "train_cost_usd": round(train.cost_usd, 4),
         "total_cost_usd": round(total, 4),

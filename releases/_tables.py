@@ -26,6 +26,8 @@ BENCHMARK_LABELS = {
     "belebele": "Belebele",
     "global_mmlu": "Global-MMLU",
     "flores": "FLORES-200",
+    "judge": "Teacher as judge (pairwise, student first)",
+    "human_preference": "Native speakers (pairwise, student first)",
 }
 
 

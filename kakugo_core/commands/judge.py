@@ -57,7 +57,7 @@ def judge(
     from kakugo_core.commands.compare import backend_options
     from kakugo_core.config import load_config
     from kakugo_core.errors import KakugoError
-    from kakugo_core.judging import position_bias, wilson_interval
+    from kakugo_core.judging import judge_options, position_bias, wilson_interval
     from kakugo_core.languages import resolve
     from kakugo_core.plugins import create
     from kakugo_core.store import ResultsStore
@@ -72,16 +72,10 @@ def judge(
     lang = resolve(language)
     name = backend or config["bench"]["backend"]
     options_for_backend = backend_options(config["bench"], name, device)
-    limit = section["limit"] if limit is None else limit
     benchmark = create("benchmarks", "judge")
-    options = {
-        "prompts": prompts, "opponent": opponent, "opponent_backend": name,
-        "opponent_options": options_for_backend, "config": config,
-        "cache_file": cache_file or section["cache_file"] or None,
-        "max_new_tokens": max_new_tokens or section["max_new_tokens"],
-        "judge_temperature": section["temperature"], "judge_max_tokens": section["max_tokens"],
-        "limit": limit or None,
-    }
+    options = judge_options(config, prompts=prompts, opponent=opponent, backend=name,
+                            backend_options=options_for_backend, cache_file=cache_file,
+                            max_new_tokens=max_new_tokens, limit=limit)
     task = benchmark.prepare(lang, options)  # bad prompts or settings fail before any loading
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), disable=no_progress) as bar:
