@@ -5,7 +5,8 @@ server and client, every generator, the dataset builder, training, benchmarking 
 What is scaled down: the teacher is a *corpus teacher* that answers from the bundled SIB-200
 **train** split (target-language sentences, their English translations and their topics)
 instead of a 120B model, and the student is a two-layer Llama built on the spot. Benchmarks score
-the **test** split, which neither the teacher nor any few-shot step ever sees.
+the **test** split, which neither the teacher nor any few-shot step ever sees. As judge, the
+corpus teacher compares two answers by their chrF++ against its own answer to the prompt.
 """
 
 from __future__ import annotations
@@ -96,6 +97,7 @@ class CorpusTeacher:
 
     # The request kinds, recognised by phrases of the prompt templates.
     KINDS = (
+        ("judge", "[End of answer 2]"),
         ("translate_conversation", "Translate the following conversation"),
         ("improve", "Rewrite it into a better prompt"),
         ("context_prompts", "Here is a text in"),
@@ -134,6 +136,8 @@ class CorpusTeacher:
             return json.dumps({"prompt": prompt}, ensure_ascii=False)
         if kind == "translate_conversation":
             return self._translate(user)
+        if kind == "judge":
+            return self._judge(user)
         answer, reasoning = self._answer(user)
         return Reply(content=answer, reasoning=reasoning)
 
@@ -145,6 +149,25 @@ class CorpusTeacher:
             known = self.by_english.get(turn["content"].strip())
             out.append({"role": turn["role"], "content": known.text if known else turn["content"]})
         return json.dumps(out, ensure_ascii=False)
+
+    def _judge(self, user: str) -> str:
+        """A reference-guided verdict: each answer's chrF++ against the answer this corpus
+        teacher gives to the same question (think blocks removed); a tie within 1 point."""
+        from sacrebleu.metrics import CHRF
+
+        parts = re.search(r"\[Question\]\n(.*?)\n\[End of question\].*?\[Answer 1\]\n(.*?)\n"
+                          r"\[End of answer 1\].*?\[Answer 2\]\n(.*?)\n\[End of answer 2\]",
+                          user, re.DOTALL)
+        if parts is None:
+            return "I cannot find the question and the two answers.\nVerdict: [[tie]]"
+        question, *answers = (p.strip() for p in parts.groups())
+        reference = self._answer(question)[0]
+        chrf = CHRF(word_order=2)
+        scores = [chrf.sentence_score(_final_answer(a), [reference]).score for a in answers]
+        verdict = "tie" if abs(scores[0] - scores[1]) < 1.0 else \
+            ("1" if scores[0] > scores[1] else "2")
+        return (f"Against the reference answer for this question, answer 1 scores chrF++ "
+                f"{scores[0]:.1f} and answer 2 scores {scores[1]:.1f}.\nVerdict: [[{verdict}]]")
 
     def _answer(self, user: str) -> tuple[str, str]:
         sentence = next((s for t, s in self.by_text.items() if t in user), None)
@@ -165,6 +188,13 @@ class CorpusTeacher:
             return sentence.text, reasoning
         others = [s for s in self.groups[sentence.category] if s is not sentence]
         return _pick(others, user).text, reasoning
+
+
+def _final_answer(text: str) -> str:
+    """What a reader sees of an answer: the text after its think block, if it has one."""
+    if "</think>" in text:
+        return text.rsplit("</think>", 1)[1].strip()
+    return "" if text.lstrip().startswith("<think>") else text.strip()
 
 
 def _task_text(task: str) -> str:
@@ -269,5 +299,7 @@ def demo_overrides(texts: Path, instructions: Path, base_url: str, base_model: P
         # copies their labels, so SIB-200 is scored zero-shot (FLORES keeps the paper's 3)
         "bench.n_shot_by_benchmark.sib200=0",
         "bench.max_new_tokens=96",
+        # the corpus teacher judges by reference (chrF++ against its own answer to the prompt)
+        "judge.in_run=true", "judge.max_new_tokens=96",
         "release.target='folder'",
     ]

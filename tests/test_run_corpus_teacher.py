@@ -55,6 +55,8 @@ def test_answers_come_from_the_train_split(teacher) -> None:
              for task, req in CONTEXT_REQUESTS.items()}
     assert asked["translate"].content == s.english
     assert asked["classify"].content == f"Topic: {s.category}"
+    assert asked["classify"].reasoning == ""  # trained in the concise mode, nothing to copy
+    assert s.category in asked["translate"].reasoning
     assert asked["answer"].content != s.text
     assert teacher.by_text[asked["answer"].content].category == s.category
     test_split = (teacher.corpus.language.id, "test")
@@ -80,3 +82,22 @@ def test_unknown_demo_language_is_a_clear_error() -> None:
 
     with pytest.raises(KakugoError, match="no bundled data for Amharic"):
         DemoCorpus.load(resolve("am"))
+
+
+def test_the_corpus_teacher_judges_by_reference_in_both_orders(teacher) -> None:
+    from kakugo_core.judging import judge_request, parse_verdict
+
+    s = teacher.corpus.sentences[7]
+    question = f"{s.text}\n\n{CONTEXT_REQUESTS['translate']}"
+    good = f"<think>\nsome reasoning\n</think>\n\n{s.english}"
+    poor = teacher.corpus.sentences[8].english
+
+    def verdict(first: str, second: str) -> str | None:
+        request = judge_request(question, first, second, "Javanese")
+        body = {"messages": [{"role": r, "content": c} for r, c in request.messages]}
+        assert teacher.kind(body) == "judge"
+        return parse_verdict(teacher(body))
+
+    assert verdict(good, poor) == "1" and verdict(poor, good) == "2"
+    assert verdict(poor, poor) == "tie"
+    assert verdict("<think>\nthe reference is only in here: " + s.english, poor) == "2"

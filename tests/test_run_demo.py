@@ -79,7 +79,8 @@ def test_demo_killed_in_training_resumes_without_redoing_finished_work(tmp_path:
         rows = store.rows(models=[student])
     stored = {(r.language, r.metric, r.n_shot): r.value for r in rows}
     # the demo scores SIB-200 zero-shot (bench.n_shot_by_benchmark) and FLORES with 3 shots
-    assert {(r.benchmark, r.n_shot) for r in rows} == {("sib200", 0), ("flores", 3)}
+    assert {(r.benchmark, r.n_shot) for r in rows} == {("sib200", 0), ("flores", 3), ("judge", 0)}
+    scored = [r for r in rows if r.benchmark != "judge"]
     assert card.data.eval_results, "the card has no eval results"
     for result in card.data.eval_results:
         metric, shots = result.metric_name.rsplit(" (", 1)
@@ -88,8 +89,11 @@ def test_demo_killed_in_training_resumes_without_redoing_finished_work(tmp_path:
     assert {r.metric_name.split(" ")[0] for r in card.data.eval_results} >= {
         "acc", "chrf_xx_en", "chrf_en_xx"}
     # scored on the bundled sample, not the Hub's split: the store and the card both say so
-    assert all(r.versions["data_source"].startswith("bundled:") for r in rows)
-    assert all(r.dataset_split is None and "bundled sample" in r.dataset_name
+    assert all(r.versions["data_source"].startswith("bundled:") for r in scored)
+    assert all(r.dataset_split is None for r in card.data.eval_results)
+    assert all("bundled sample" in r.dataset_name for r in card.data.eval_results
+               if r.dataset_type != "judge")
+    assert any(r.dataset_type == "judge" and "local files" in r.dataset_name
                for r in card.data.eval_results)
 
     # the student beats its base on every demo benchmark, on the held-out test items
@@ -101,11 +105,16 @@ def test_demo_killed_in_training_resumes_without_redoing_finished_work(tmp_path:
     gains = {key: stored[("jav_Latn", key[1], 0 if key[0] == "sib200" else 3)] - base[key]
              for key in primary}
     assert all(gain > 0 for gain in gains.values()), gains
-    assert all(r.n == 204 for r in rows)  # every held-out test item, no limit
+    assert all(r.n == 204 for r in scored)  # every held-out test item, no limit
+    # and the (reference-guided) corpus judge prefers the student on held-out prompts
+    judged = {r.metric: r for r in rows if r.benchmark == "judge"}
+    assert judged["unparsed"].value == 0 and judged["win_rate"].n > 10
+    assert judged["win_rate"].value > judged["loss_rate"].value
 
     cost = json.loads((run_dir / "cost.json").read_text())
     assert cost["teacher_calls"] > 0 and cost["total_cost_usd"] > 0
     assert cost["within_paper_budget"] is True
+    assert 0 < cost["judge_cost_usd"] < cost["teacher_cost_usd"]  # the verdicts are paid for
 
     status = subprocess.run([sys.executable, "-m", "kakugo_core", "status", str(run_dir),
                              "--json"], capture_output=True, text=True)
