@@ -51,6 +51,8 @@ class TeacherReply:
     completion_tokens: int = 0
     cost: float = 0.0
     cached: bool = False
+    #: why generation ended: "stop", "length" (cut off at max_tokens), or "" when not reported
+    finish_reason: str = ""
 
 
 class Teacher(ABC):

@@ -59,6 +59,7 @@ def _reply_from_record(record: dict[str, Any]) -> TeacherReply:
         prompt_tokens=int(record.get("prompt_tokens", 0)),
         completion_tokens=int(record.get("completion_tokens", 0)),
         cost=float(record.get("cost", 0.0)),
+        finish_reason=str(record.get("finish_reason", "")),
     )
 
 
@@ -139,6 +140,7 @@ class CachedTeacher(Teacher):
             "prompt_tokens": reply.prompt_tokens,
             "completion_tokens": reply.completion_tokens,
             "cost": reply.cost,
+            "finish_reason": reply.finish_reason,
             "time": round(time.time(), 3),
         }
         return (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")

@@ -113,6 +113,11 @@ class TransformersTeacher(StreamingTeacher):
                 ids.update(int(v) for v in value)
         return ids
 
+    def finish_reason(self, token_ids: Sequence[int], used: int) -> str:
+        """``"stop"`` when generation ended on a stop token, ``"length"`` when it ran out."""
+        ended = used > 0 and int(token_ids[used - 1]) in self._stop_ids()
+        return "stop" if ended else "length"
+
     def decode_reply(self, token_ids: Sequence[int]) -> tuple[str, str, int]:
         """``(reasoning, answer, completion tokens)`` from generated ids: cut at the first stop
         token, reasoning split out, special tokens removed."""
@@ -172,7 +177,8 @@ class TransformersTeacher(StreamingTeacher):
         replies = []
         for row, prompt_tokens in zip(output[:, width:].tolist(), prompt_lengths, strict=True):
             reasoning, answer, used = self.decode_reply(row)
-            replies.append(TeacherReply(answer, reasoning, int(prompt_tokens), used, 0.0))
+            replies.append(TeacherReply(answer, reasoning, int(prompt_tokens), used, 0.0,
+                                        finish_reason=self.finish_reason(row, used)))
         return replies
 
     def complete_iter(

@@ -238,6 +238,7 @@ class OpenAITeacher(StreamingTeacher):
             if not isinstance(message, dict):
                 raise TypeError("message is not an object")
             reasoning, content = reasoning_from_message(message)
+            finish_reason = str(data["choices"][0].get("finish_reason") or "")
             usage = data.get("usage") or {}
             prompt_tokens = int(usage.get("prompt_tokens") or 0)
             completion_tokens = int(usage.get("completion_tokens") or 0)
@@ -253,6 +254,7 @@ class OpenAITeacher(StreamingTeacher):
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
             cost=cost,
+            finish_reason=finish_reason,
         )
 
     def backoff(self, attempt: int, retry_after: float | None) -> float:

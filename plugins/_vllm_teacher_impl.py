@@ -79,6 +79,7 @@ def reply_from_output(
         prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,
         cost=cost,
+        finish_reason=str(getattr(completion, "finish_reason", "") or ""),
     )
 
 

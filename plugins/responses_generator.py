@@ -3,7 +3,9 @@
 Each prompt of ``prompts.jsonl`` is answered once; an improved prompt replaces its original. The
 user turn is the prompt's context text (if any), a blank line, then the prompt; the system prompt
 is ``[responses].system`` of the prompt templates. Empty answers are rejected as
-``empty_answer``. Row ids: ``response:<prompt id>``.
+``empty_answer``, answers the teacher was cut off in (finish reason ``length``: the answer hit
+``max_tokens``) as ``truncated``, so no half answer is trained on. Row ids:
+``response:<prompt id>``.
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ class ResponsesGenerator(Generator):
             row_id = f"response:{row['id']}"
             if not reply.content.strip():
                 yield reject(row_id, "empty_answer")
+                continue
+            if reply.finish_reason == "length":
+                yield reject(row_id, "truncated", reply.content[-200:])
                 continue
             yield {
                 "id": row_id,

@@ -81,6 +81,24 @@ def test_context_prompts_carry_the_corpus_text_and_rotate_tasks(reference: dict)
         assert response["user"].startswith(contexts[response["prompt_id"]] + "\n\n")
 
 
+def test_answers_cut_off_at_max_tokens_are_rejected(reference: dict, tmp_path: Path) -> None:
+    script = ScriptedTeacher(truncate_every=3)
+    with OpenAICompatServer(script) as server:
+        config = load_config(None, small_overrides(server.base_url, reference["corpus"]))
+        summary = run_generation("jav", config, tmp_path / "work", progress=False)
+    truncated = script.broken["response"]
+    assert truncated > 0 and summary.rejects["responses:truncated"] == truncated
+    answered = sum(v for k, v in reference["summary"].rows.items() if k.startswith("responses:"))
+    kept = sum(v for k, v in summary.rows.items() if k.startswith("responses:"))
+    assert kept == answered - truncated
+    responses = read_rows(tmp_path / "work", "responses")
+    assert responses and not any("kepot" in r["response"] for r in responses)
+    # the cache keeps the finish reason, so a resumed run rejects the same answers again
+    cached = [json.loads(line) for path in (tmp_path / "work").rglob("*.jsonl")
+              if "cache" in str(path) for line in path.read_text().splitlines()]
+    assert sum(1 for c in cached if c.get("finish_reason") == "length") == truncated
+
+
 def test_http_faults_are_retried_and_lose_nothing(reference: dict, tmp_path: Path) -> None:
     faults = [
         Fault(status=500, message="upstream exploded"),

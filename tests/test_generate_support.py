@@ -57,9 +57,10 @@ class ScriptedTeacher:
 
     def __init__(
         self, break_every: int = 7, bad_translation_ids: tuple[str, ...] = ("ii-4",),
-        word_prefix: str = "jv",
+        word_prefix: str = "jv", truncate_every: int = 0,
     ) -> None:
         self.break_every = break_every
+        self.truncate_every = truncate_every
         self.bad_translation_ids = set(bad_translation_ids)
         self.word_prefix = word_prefix
         self.kinds: Counter[str] = Counter()
@@ -77,8 +78,12 @@ class ScriptedTeacher:
         user = next(m["content"] for m in reversed(messages) if m["role"] == "user")
         has_system = any(m["role"] == "system" for m in messages)
         if has_system:  # the responses stage
-            self._count("response")
             h = _digest(user)
+            if self.truncate_every and h % self.truncate_every == 0:
+                self._count("response", broken=True)
+                return Reply(content=f"{self.word_prefix} wangsulan {h} sing kepot",
+                             reasoning="The user asks", finish_reason="length")
+            self._count("response")
             return Reply(
                 content=f"{self.word_prefix} wangsulan {h}: {user[-60:]}",
                 reasoning=f"The user asks about: {user[-40:]}. I answer briefly.",

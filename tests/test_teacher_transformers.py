@@ -82,6 +82,11 @@ def test_max_tokens_and_streaming_order(teacher: Any) -> None:
     assert sorted(i for i, _ in seen) == [0, 1, 2]
     replies = dict(seen)
     assert replies[0].completion_tokens <= 3 and replies[2].completion_tokens <= 3
+    for index, budget in ((0, 3), (1, 12), (2, 3)):  # ending early can only mean a stop
+        reply = replies[index]
+        assert reply.finish_reason in ("stop", "length")
+        if reply.completion_tokens < budget:
+            assert reply.finish_reason == "stop"
     assert replies[0].content == replies[2].content
 
 
@@ -92,6 +97,8 @@ def test_reasoning_is_split_with_the_common_rules(teacher: Any) -> None:
                              add_special_tokens=False)
     assert teacher.decode_reply(think + [eos, 5, 6]) == (
         "Ana ing basa Jawa", "Sugeng enjing", len(think) + 1)
+    assert teacher.finish_reason(think + [eos, 5, 6], len(think) + 1) == "stop"
+    assert teacher.finish_reason(think, len(think)) == "length"  # ran out before a stop
     harmony = tokenizer.encode("analysisThe user greets.assistantfinalHalo",
                                add_special_tokens=False)
     assert teacher.decode_reply(harmony)[:2] == ("The user greets.", "Halo")

@@ -271,6 +271,10 @@ def test_teacher_answers_batch_in_order_with_token_counts(teacher, hf):
         assert reply.reasoning == ""
         assert reply.cost == pytest.approx((reply.prompt_tokens + 2 * reply.completion_tokens)
                                            / 1e6)
+        # vLLM's own finish reason: a reply shorter than its budget ended on a stop token
+        assert reply.finish_reason in ("stop", "length")
+        if reply.completion_tokens < budget:
+            assert reply.finish_reason == "stop"
     assert teacher.complete([]) == []
 
 
