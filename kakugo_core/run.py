@@ -128,6 +128,7 @@ def run_language(language: str | Language, config: Config, options: RunOptions) 
 
     def bench(stage_dir: Path) -> StageOutcome:
         from kakugo_core.scoring import run_bench
+        from kakugo_core.teacher_cache import paid_usage
 
         names = [b for b in config["bench"]["benchmarks"] if _covers(b, lang)]
         skipped = sorted(set(config["bench"]["benchmarks"]) - set(names))
@@ -162,7 +163,9 @@ def run_language(language: str | Language, config: Config, options: RunOptions) 
             elif judge_in_run:
                 judged = _judge_student(store, stage_dir, backend_options)
                 scores.update({f"student:judge:{s.metric}": s.value for s in judged.scores})
-                usage = dict(getattr(judged, "usage", {}))  # empty when the cell was stored
+                # everything the verdicts in this run folder cost, also when the judge cell
+                # was already stored and nothing was asked this time
+                usage = paid_usage(stage_dir / "judge-cache.jsonl")
         return StageOutcome(counts={"db": str(db), "benchmarks": names, "scores": scores,
                                     "judge_usage": usage},
                             cost_usd=float(usage.get("cost", 0.0)))

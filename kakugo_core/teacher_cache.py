@@ -29,7 +29,7 @@ from kakugo_core.teachers import iter_complete_groups
 
 log = logging.getLogger("kakugo")
 
-__all__ = ["CachedTeacher", "request_key"]
+__all__ = ["CachedTeacher", "paid_usage", "request_key"]
 
 CACHE_FORMAT = 1
 
@@ -61,6 +61,34 @@ def _reply_from_record(record: dict[str, Any]) -> TeacherReply:
         cost=float(record.get("cost", 0.0)),
         finish_reason=str(record.get("finish_reason", "")),
     )
+
+
+def paid_usage(cache_file: Path | str) -> dict[str, float]:
+    """What the calls recorded in ``cache_file`` cost when they were first asked: ``calls``,
+    ``prompt_tokens``, ``completion_tokens`` and ``cost`` (each key counted once; unreadable
+    lines skipped). A cache is only ever appended to, so this is everything paid through it,
+    whichever run paid it; a missing file has cost nothing."""
+    totals = {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost": 0.0}
+    path = Path(cache_file)
+    if not path.is_file():
+        return totals
+    seen: set[str] = set()
+    with path.open("rb") as handle:
+        for raw in handle:
+            try:
+                record = json.loads(raw)
+                key = str(record["key"])
+                reply = _reply_from_record(record)
+            except (ValueError, KeyError, TypeError):
+                continue
+            if key in seen:
+                continue
+            seen.add(key)
+            totals["calls"] += 1
+            totals["prompt_tokens"] += reply.prompt_tokens
+            totals["completion_tokens"] += reply.completion_tokens
+            totals["cost"] += reply.cost
+    return totals
 
 
 class CachedTeacher(Teacher):

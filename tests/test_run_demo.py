@@ -116,6 +116,17 @@ def test_demo_killed_in_training_resumes_without_redoing_finished_work(tmp_path:
     assert cost["within_paper_budget"] is True
     assert 0 < cost["judge_cost_usd"] < cost["teacher_cost_usd"]  # the verdicts are paid for
 
+    # re-running the bench stage over stored scores asks the judge nothing and keeps what its
+    # verdicts cost in the report (read back from its cache), neither dropped nor doubled
+    judge_cache = run_dir / "bench" / "judge-cache.jsonl"
+    cache_bytes = judge_cache.stat().st_size
+    third = _kakugo(run_dir, "--stages", "bench", "--force", "bench")
+    _, err = third.communicate(timeout=900)
+    assert third.returncode == 0, err[-3000:]
+    assert _manifest(run_dir, "bench")["attempts"] == 2
+    assert judge_cache.stat().st_size == cache_bytes
+    assert json.loads((run_dir / "cost.json").read_text()) == cost
+
     status = subprocess.run([sys.executable, "-m", "kakugo_core", "status", str(run_dir),
                              "--json"], capture_output=True, text=True)
     assert [m["status"] for m in json.loads(status.stdout)] == ["done"] * 5

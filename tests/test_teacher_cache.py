@@ -17,7 +17,7 @@ import pytest
 
 from kakugo_core.config import load_config
 from kakugo_core.interfaces import Teacher, TeacherReply, TeacherRequest
-from kakugo_core.teacher_cache import CachedTeacher, request_key
+from kakugo_core.teacher_cache import CachedTeacher, paid_usage, request_key
 from kakugo_core.teacher_server import OpenAICompatServer, Reply
 from kakugo_core.teachers import cache_file_for, make_teacher
 
@@ -64,6 +64,29 @@ def test_second_run_is_served_from_the_cache_with_zero_requests(tmp_path: Path) 
     assert second.saved_cost == pytest.approx(first.cost) and first.cost > 0
     assert [r.prompt_tokens for r in again] == [r.prompt_tokens for r in fresh]
     assert second.summary() == f"0 asked, 6 cached, 0 tokens, $0.0000 (saved ${first.cost:.4f})"
+
+
+def test_paid_usage_is_what_the_first_asking_cost_across_runs(tmp_path: Path) -> None:
+    cache = tmp_path / "c.jsonl"
+    assert paid_usage(cache) == {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0,
+                                 "cost": 0.0}
+    with OpenAICompatServer(answer) as server:
+        first = make_teacher(config_for(server), cache)
+        first.complete([ask("a"), ask("b"), ask("a")])
+        first.close()
+        second = make_teacher(config_for(server), cache)  # a rerun: two hits, one new call
+        second.complete([ask("a"), ask("b"), ask("c")])
+        second.close()
+    paid = paid_usage(cache)
+    assert paid["calls"] == 3 == first.calls + second.calls
+    assert paid["cost"] == pytest.approx(first.cost + second.cost) and second.cost > 0
+    assert paid["prompt_tokens"] == first.prompt_tokens + second.prompt_tokens > 0
+    assert paid["completion_tokens"] == first.completion_tokens + second.completion_tokens
+    # a torn last line and a repeated key (two writers) are not paid twice
+    first_line = cache.read_text("utf-8").splitlines()[0]
+    with cache.open("a", encoding="utf-8") as handle:
+        handle.write(first_line + "\n" + first_line[:30])
+    assert paid_usage(cache) == paid
 
 
 def test_stopping_early_keeps_what_arrived_and_asks_no_more(tmp_path: Path) -> None:
