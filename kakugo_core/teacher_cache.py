@@ -63,32 +63,35 @@ def _reply_from_record(record: dict[str, Any]) -> TeacherReply:
     )
 
 
+def _read_entries(path: Path) -> tuple[dict[str, TeacherReply], list[int]]:
+    """The replies a cache file holds by key (the first record of a key wins) and the numbers
+    of its lines that do not parse."""
+    entries: dict[str, TeacherReply] = {}
+    bad_lines: list[int] = []
+    if not path.is_file():
+        return entries, bad_lines
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            try:
+                record = json.loads(raw)
+                entries.setdefault(str(record["key"]), _reply_from_record(record))
+            except (ValueError, KeyError, TypeError):
+                bad_lines.append(number)
+    return entries, bad_lines
+
+
 def paid_usage(cache_file: Path | str) -> dict[str, float]:
     """What the calls recorded in ``cache_file`` cost when they were first asked: ``calls``,
     ``prompt_tokens``, ``completion_tokens`` and ``cost`` (each key counted once; unreadable
     lines skipped). A cache is only ever appended to, so this is everything paid through it,
     whichever run paid it; a missing file has cost nothing."""
-    totals = {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost": 0.0}
-    path = Path(cache_file)
-    if not path.is_file():
-        return totals
-    seen: set[str] = set()
-    with path.open("rb") as handle:
-        for raw in handle:
-            try:
-                record = json.loads(raw)
-                key = str(record["key"])
-                reply = _reply_from_record(record)
-            except (ValueError, KeyError, TypeError):
-                continue
-            if key in seen:
-                continue
-            seen.add(key)
-            totals["calls"] += 1
-            totals["prompt_tokens"] += reply.prompt_tokens
-            totals["completion_tokens"] += reply.completion_tokens
-            totals["cost"] += reply.cost
-    return totals
+    replies = _read_entries(Path(cache_file))[0].values()
+    return {"calls": len(replies),
+            "prompt_tokens": sum(r.prompt_tokens for r in replies),
+            "completion_tokens": sum(r.completion_tokens for r in replies),
+            "cost": sum((r.cost for r in replies), 0.0)}
 
 
 class CachedTeacher(Teacher):
@@ -122,17 +125,7 @@ class CachedTeacher(Teacher):
         if path.is_dir():
             raise KakugoError(f"teacher cache {path} is a folder; give a file path")
         path.parent.mkdir(parents=True, exist_ok=True)
-        bad_lines: list[int] = []
-        if path.exists():
-            with path.open("rb") as handle:
-                for number, raw in enumerate(handle, start=1):
-                    if not raw.strip():
-                        continue
-                    try:
-                        record = json.loads(raw)
-                        self._entries[str(record["key"])] = _reply_from_record(record)
-                    except (ValueError, KeyError, TypeError):
-                        bad_lines.append(number)
+        self._entries, bad_lines = _read_entries(path)
         if bad_lines:
             self.skipped_lines = len(bad_lines)
             shown = ", ".join(map(str, bad_lines[:5])) + (", ..." if len(bad_lines) > 5 else "")
