@@ -116,8 +116,7 @@ class CachedTeacher(Teacher):
         self.saved_cost = 0.0
         self.skipped_lines = 0
         self._lock = threading.Lock()
-        self._entries: dict[str, TeacherReply] = {}
-        self._load()
+        self._load()  # sets _entries
 
     # -- the file ----------------------------------------------------------------------------
     def _load(self) -> None:
