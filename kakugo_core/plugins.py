@@ -1,6 +1,7 @@
 """The plugin host: loads built-in and third-party plugins and keeps one registry per kind.
 
-Built-in plugins are the public modules of the packages ``plugins``, ``benchmarks`` and
+Built-in plugins are the public modules of the packages ``plugins`` (grouped in ``teachers``,
+``generators``, ``students`` and ``backends``), ``benchmarks`` and
 ``releases`` (names starting with ``_`` are private helpers and are not registered). Third-party
 plugins are entry points in the group ``kakugo``. Each is loaded in isolation: one whose import or
 registration raises is reported in a single warning line and skipped, unless
@@ -172,11 +173,7 @@ class PluginHost:
     def _load_builtins(self) -> None:
         version = _dist_version(BUILTIN_DISTRIBUTION)
         for package_name in BUILTIN_PACKAGES:
-            package = importlib.import_module(package_name)
-            for mod in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
-                if mod.name.startswith("_"):
-                    continue
-                full = f"{package_name}.{mod.name}"
+            for full in _public_modules(package_name):
                 try:
                     module = importlib.import_module(full)
                 except Exception as exc:  # a broken built-in must not take the CLI down
@@ -258,6 +255,19 @@ class PluginHost:
         """The registry of one kind: teachers, students, benchmarks, generators, backends,
         release_targets."""
         return self.registries[kind]
+
+
+def _public_modules(package_name: str) -> list[str]:
+    """The public modules of a built-in package and of its public sub-packages (e.g.
+    ``plugins.teachers.openai_teacher``), sorted; names starting with ``_`` are helpers."""
+    package = importlib.import_module(package_name)
+    found = []
+    for mod in pkgutil.iter_modules(package.__path__):
+        if mod.name.startswith("_"):
+            continue
+        full = f"{package_name}.{mod.name}"
+        found.extend(_public_modules(full) if mod.ispkg else [full])
+    return sorted(found)
 
 
 def _normalise(dist: str) -> str:

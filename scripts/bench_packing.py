@@ -78,8 +78,8 @@ def main() -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from kakugo_core.testing import build_tiny_model, read_sib200_texts
-    from plugins import _sft_data as data
-    from plugins import _varlen
+    from plugins.students import _sft_data as data
+    from plugins.students import _varlen
 
     torch.manual_seed(args.seed)
     with tempfile.TemporaryDirectory() as tmp:

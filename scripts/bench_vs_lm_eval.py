@@ -87,7 +87,7 @@ def main() -> None:
     from benchmarks._samples import belebele_rows
     from kakugo_core.languages import resolve
     from kakugo_core.plugins import create
-    from plugins._lm_eval_impl import export_task
+    from plugins.backends._lm_eval_impl import export_task
 
     work = Path(tempfile.mkdtemp(prefix="kakugo-bench-vs-lm-eval-"))
     model = Path(args.model) if args.model else build_model(

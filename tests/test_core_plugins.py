@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import pkgutil
 import subprocess
 import sys
 import textwrap
@@ -93,10 +92,11 @@ def _kakugo(args: list[str], site: Path | None, **env: str) -> subprocess.Comple
 
 def _public_builtin_modules() -> set[str]:
     found = set()
-    for package in host_module.BUILTIN_PACKAGES:
-        path = REPO / package
-        found |= {f"{package}.{m.name}" for m in pkgutil.iter_modules([str(path)])
-                  if not m.name.startswith("_")}
+    for path in REPO.glob("*/**/*.py"):
+        rel = path.relative_to(REPO).with_suffix("")
+        if rel.parts[0] in host_module.BUILTIN_PACKAGES and not any(
+                part.startswith("_") for part in rel.parts):
+            found.add(".".join(rel.parts))
     return found
 
 

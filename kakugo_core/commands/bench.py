@@ -121,7 +121,7 @@ def _export(
 ) -> None:
     from kakugo_core.languages import resolve
     from kakugo_core.plugins import registry
-    from plugins._lm_eval_impl import export_task
+    from plugins.backends._lm_eval_impl import export_task
 
     benches = [registry("benchmarks").create(name) for name in names]
     langs = [resolve(lang) for lang in languages]

@@ -59,7 +59,7 @@ def alignment_texts(source: str, languages: Sequence[str], train_rows: Any) -> l
     path = Path(source)
     if path.is_dir() and any(p.is_dir() for p in path.iterdir()):
         return parallel_texts(path, languages)
-    from plugins._vocab import read_corpus
+    from plugins.students._vocab import read_corpus
 
     return read_corpus(path)
 
@@ -67,7 +67,7 @@ def alignment_texts(source: str, languages: Sequence[str], train_rows: Any) -> l
 def pretraining_rows(tokenizer: Any, texts: Sequence[str], max_length: int,
                      seed: int = 0) -> list[dict[str, list[int]]]:
     """Tokenize documents (each ending in EOS), cut to ``max_length`` and pack them."""
-    from plugins import _sft_data as data
+    from plugins.students import _sft_data as data
 
     eos = tokenizer.eos_token_id
     examples = []

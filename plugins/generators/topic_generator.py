@@ -15,7 +15,7 @@ from kakugo_core import hookimpl
 from kakugo_core.errors import ConfigError
 from kakugo_core.interfaces import GenerationContext, Generator
 from kakugo_core.jsonparse import extract_string_list
-from plugins._gen_common import (
+from plugins.generators._gen_common import (
     ask_parsed,
     done_prefixes,
     fill,

@@ -1,5 +1,6 @@
 """Registers the ``lm-eval`` scoring backend: Kakugo's requests through lm-eval's ``HFLM``
-(for cross-checks against the reference implementation). Code in ``plugins._lm_eval_impl``."""
+(for cross-checks against the reference implementation). Code in
+``plugins.backends._lm_eval_impl``."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from kakugo_core import hookimpl
 
 def lm_eval_backend(model: str, **options: Any) -> Any:
     """Load ``model`` with ``lm_eval.models.huggingface.HFLM``; see ``LMEvalBackend``."""
-    from plugins._lm_eval_impl import LMEvalBackend
+    from plugins.backends._lm_eval_impl import LMEvalBackend
 
     return LMEvalBackend(model, **options)
 

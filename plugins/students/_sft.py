@@ -20,8 +20,8 @@ from typing import Any
 
 from kakugo_core.errors import KakugoError
 from kakugo_core.files import write_json_atomic
-from plugins import _sft_data as data
-from plugins import _train_report as report
+from plugins.students import _sft_data as data
+from plugins.students import _train_report as report
 
 SUMMARY_FILE = "training_summary.json"
 LOSS_CURVE_FILE = "loss_curve.png"
@@ -137,8 +137,8 @@ def _dtype(opts: TrainOptions) -> Any:
 
 def _attn_implementation(opts: TrainOptions) -> str:
     """flash-attention 2 where installed on GPU; otherwise per-example sdpa for packed rows
-    (``sdpa_varlen``, see plugins/_varlen.py) or plain sdpa for padded batches."""
-    from plugins import _varlen
+    (``sdpa_varlen``, see plugins/students/_varlen.py) or plain sdpa for padded batches."""
+    from plugins.students import _varlen
 
     if opts.attn_implementation == _varlen.NAME:
         return _varlen.register()
@@ -319,7 +319,7 @@ def run_training(base_model: str, dataset_dir: Path, out_dir: Path,
 
     new_token_ids: list[int] = []
     if opts.vocab_expansion_tokens > 0:
-        from plugins import _vocab
+        from plugins.students import _vocab
 
         corpus = (_vocab.read_corpus(opts.vocab_corpus) if opts.vocab_corpus
                   else _example_texts(dataset["train"]))
@@ -342,7 +342,7 @@ def run_training(base_model: str, dataset_dir: Path, out_dir: Path,
     finished = False
     try:
         if opts.alignment_pretraining and resume_from is None:  # a checkpoint holds its result
-            from plugins import _alignment
+            from plugins.students import _alignment
 
             texts = _alignment.alignment_texts(opts.alignment_source, opts.alignment_languages,
                                                dataset["train"])

@@ -16,7 +16,7 @@ from kakugo_core.errors import KakugoError
 from kakugo_core.interfaces import Teacher, TeacherReply, TeacherRequest
 from kakugo_core.reasoning import split_reasoning
 from kakugo_core.teachers import TeacherRequestError
-from plugins._vllm_backend_impl import (
+from plugins.backends._vllm_backend_impl import (
     ENGINE_DEFAULTS,
     build_engine,
     import_vllm,

@@ -1,4 +1,5 @@
-"""Registers the ``transformers`` scoring backend (the code lives in ``plugins._hf_backend``)."""
+"""Registers the ``transformers`` scoring backend (the code lives in
+``plugins.backends._hf_backend``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from kakugo_core import hookimpl
 
 def transformers_backend(model: str, **options: Any) -> Any:
     """Load ``model`` (Hub id or local folder) with transformers; see ``HFBackend``."""
-    from plugins._hf_backend import HFBackend
+    from plugins.backends._hf_backend import HFBackend
 
     return HFBackend(model, **options)
 

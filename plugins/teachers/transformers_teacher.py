@@ -1,5 +1,6 @@
 """Built-in teacher ``transformers``: a local Hugging Face model writes the data (offline, slow
-but real). The implementation lives in :mod:`plugins._hf_teacher`, imported on first use."""
+but real). The implementation lives in :mod:`plugins.teachers._hf_teacher`, imported on first
+use."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from kakugo_core import hookimpl
 def transformers_teacher(**options: Any) -> Any:
     """Build a ``TransformersTeacher`` from ``[teacher]`` options (model, device, dtype,
     batch_size, max_tokens)."""
-    from plugins._hf_teacher import TransformersTeacher
+    from plugins.teachers._hf_teacher import TransformersTeacher
 
     return TransformersTeacher(**options)
 

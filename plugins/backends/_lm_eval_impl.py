@@ -45,7 +45,7 @@ class LMEvalBackend(Backend):
         import torch
         from lm_eval.models.huggingface import HFLM
 
-        from plugins._hf_backend import local_revision
+        from plugins.backends._hf_backend import local_revision
 
         for name in ("lm-eval", "lm_eval"):
             logging.getLogger(name).setLevel(logging.WARNING)

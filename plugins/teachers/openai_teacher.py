@@ -1,6 +1,6 @@
 """Built-in teacher ``openai``: any OpenAI-compatible chat endpoint (vLLM, llama.cpp's server,
-Together, OpenAI, ...). The client lives in :mod:`plugins._openai_client`, imported on first use
-so that registering stays cheap."""
+Together, OpenAI, ...). The client lives in :mod:`plugins.teachers._openai_client`, imported on
+first use so that registering stays cheap."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from kakugo_core import hookimpl
 def openai_teacher(**options: Any) -> Any:
     """Build an ``OpenAITeacher`` from ``[teacher]`` options (model, base_url, api_key_env,
     concurrency, max_retries, timeout_s, max_tokens, prices, retry_base_s, retry_max_s)."""
-    from plugins._openai_client import OpenAITeacher
+    from plugins.teachers._openai_client import OpenAITeacher
 
     return OpenAITeacher(**options)
 

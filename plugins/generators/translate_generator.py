@@ -24,7 +24,7 @@ from typing import Any
 from kakugo_core import hookimpl
 from kakugo_core.interfaces import GenerationContext, Generator
 from kakugo_core.jsonparse import JSONExtractionError, extract_json
-from plugins._gen_common import (
+from plugins.generators._gen_common import (
     ask_parsed,
     count_tokens,
     fill,
@@ -47,7 +47,7 @@ class TranslationRejected(Exception):
 
 def eligible(row: dict[str, Any], max_input_tokens: int) -> list[dict[str, str]] | None:
     """The row's conversation when it may be translated, else None."""
-    from plugins._gen_sources import conversation
+    from plugins.generators._gen_sources import conversation
 
     lang = row.get("langdetect")
     if lang is not None and str(lang).lower() not in ("en", "eng"):
@@ -101,7 +101,7 @@ def sample_conversations(
     context: GenerationContext,
 ) -> list[tuple[str, list[dict[str, str]]]]:
     """``(source id, messages)`` of the sampled English conversations, in a seeded order."""
-    from plugins._gen_sources import _is_local, instruction_rows
+    from plugins.generators._gen_sources import _is_local, instruction_rows
 
     opts = context.options
     source, samples = str(opts["source"]), int(opts["samples"])

@@ -4,7 +4,7 @@
 transformers handles packed rows under sdpa with one block-diagonal mask over the whole row, so
 attention costs grow with the square of the *row* length and run on sdpa's masked (math) path.
 ``sdpa_varlen`` instead runs causal sdpa once per packed example, using the sequence boundaries
-(``cu_seq_lens_q``) that :class:`plugins._sft_data.PackedCollator` passes along, exactly as
+(``cu_seq_lens_q``) that :class:`plugins.students._sft_data.PackedCollator` passes along, exactly as
 flash-attention's varlen kernel does on GPU. Without boundaries (evaluation of unpacked batches,
 generation) it is plain sdpa.
 """
