@@ -152,7 +152,7 @@ def test_cli_bench_json_follows_lm_eval_schema(tiny_model, tmp_path):
             "--limit", "4", "--n-shot", "1", "--data-dir", str(data),
             "--db", str(tmp_path / "r.sqlite"), "--json"]
     # sib200 from --data-dir needs its files there too
-    shutil.copytree(Path(__file__).parent.parent / "benchmarks" / "data" / "sib200" /
+    shutil.copytree(Path(__file__).parent.parent / "kakugo_core" / "data" / "sib200" /
                     "jav_Latn", data / "sib200" / "jav_Latn")
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output

@@ -120,8 +120,8 @@ def _export(
     out_dir: str, names: list[str], languages: list[str], options: dict[str, Any]
 ) -> None:
     from kakugo_core.languages import resolve
+    from kakugo_core.lm_eval_tasks import export_task
     from kakugo_core.plugins import registry
-    from plugins.backends._lm_eval_impl import export_task
 
     benches = [registry("benchmarks").create(name) for name in names]
     langs = [resolve(lang) for lang in languages]

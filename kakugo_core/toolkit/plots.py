@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from releases._tables import Comparison, benchmark_label, is_fraction
+from kakugo_core.toolkit.comparison import Comparison, benchmark_label, is_fraction
 
 
 def plot_base_vs_student(

@@ -1,6 +1,6 @@
 """Model and dataset cards: huggingface_hub's ModelCard/DatasetCard with Kakugo's templates, the
 ``model-index`` eval results and the Hub's newer ``.eval_results/*.yaml`` files, all built from a
-:class:`~releases._tables.Comparison` (that is, from the results store)."""
+:class:`~kakugo_core.toolkit.comparison.Comparison` (that is, from the results store)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 
 from kakugo_core.errors import KakugoError
 from kakugo_core.languages import Language
-from releases._tables import Comparison, ComparisonRow, benchmark_label
+from kakugo_core.toolkit.comparison import Comparison, ComparisonRow, benchmark_label
 
 TEMPLATES = Path(__file__).parent / "templates"
 
