@@ -17,7 +17,16 @@ def _split(values: tuple[str, ...]) -> list[str]:
               help="Hub id or local model folder; repeat for several models.")
 @click.option("--benchmarks", "-b", "benchmark_names", multiple=True, metavar="A,B",
               help="Comma-separated benchmarks (default: bench.benchmarks from the config: "
-                   "sib200, belebele, global_mmlu, flores).")
+                   "sib200, belebele, global_mmlu, flores): registered names, declarative "
+                   "TOML files or folders, lm-eval task names (with --include-path) or YAML "
+                   "files; see docs/declarative.md.")
+@click.option("--tasks-dir", "tasks_dirs", multiple=True, type=click.Path(file_okay=False),
+              metavar="DIR", help="A folder of declarative benchmark TOML files whose names "
+              "-b may use; repeatable.")
+@click.option("--include-path", "include_paths", multiple=True,
+              type=click.Path(file_okay=False), metavar="DIR",
+              help="A folder of lm-evaluation-harness task YAML whose tasks -b may name "
+                   "(multiple_choice and loglikelihood, scored by Kakugo); repeatable.")
 @click.option("--languages", "-l", "language_names", multiple=True, required=True,
               metavar="A,B", help="Comma-separated languages: names, ISO codes or FLORES ids.")
 @click.option("--n-shot", type=click.IntRange(min=0), default=None,
@@ -51,8 +60,9 @@ def _split(values: tuple[str, ...]) -> list[str]:
               help="Instead of scoring, write each benchmark x language as an lm-eval task "
                    "(YAML + JSONL with the exact prompts) to DIR and print the lm_eval command.")
 def bench(
-    models: tuple[str, ...], benchmark_names: tuple[str, ...], language_names: tuple[str, ...],
-    n_shot: int | None, limit: int | None, data_dir: str | None, db: str | None,
+    models: tuple[str, ...], benchmark_names: tuple[str, ...], tasks_dirs: tuple[str, ...],
+    include_paths: tuple[str, ...], language_names: tuple[str, ...], n_shot: int | None,
+    limit: int | None, data_dir: str | None, db: str | None,
     backend: str | None, batch_size: int | None, device: str | None, force: bool,
     chat_template: bool | None, predictions_dir: str | None, config_file: str | None,
     overrides: tuple[str, ...], as_json: bool, no_progress: bool, export_dir: str | None,
@@ -70,9 +80,11 @@ def bench(
     from kakugo_core.config import load_config, section
     from kakugo_core.scoring import lm_eval_schema, run_bench
     from kakugo_core.store import ResultsStore
+    from kakugo_core.task_files import default_shots, resolve_benchmarks
 
     cfg = section(load_config(config_file, overrides), "bench")
-    names = _split(benchmark_names) or list(cfg["benchmarks"])
+    names = resolve_benchmarks(_split(benchmark_names) or list(cfg["benchmarks"]),
+                               tasks_dirs=tasks_dirs, include_paths=include_paths)
     languages = _split(language_names)
     backend_name = backend or cfg["backend"]
     backend_options = {"batch_size": batch_size or cfg["batch_size"]}
@@ -102,7 +114,8 @@ def bench(
             chat_template=cfg["chat_template"] if chat_template is None else chat_template,
             benchmark_options={"revisions": cfg["revisions"],
                                "max_new_tokens": cfg["max_new_tokens"]},
-            n_shot_by_benchmark=cfg["n_shot_by_benchmark"] if n_shot is None else None,
+            n_shot_by_benchmark=(default_shots(names, cfg["n_shot_by_benchmark"])
+                                 if n_shot is None else None),
         )
         if as_json:
             per_model = len(results) // max(1, len(models))
@@ -110,20 +123,20 @@ def bench(
                    for i, model in enumerate(models)]
             click.echo(json.dumps(out, indent=2, ensure_ascii=False))
             return
-        mixed = n_shot is None and bool(cfg["n_shot_by_benchmark"])
+        mixed = n_shot is None and bool(default_shots(names, cfg["n_shot_by_benchmark"]))
         _print_table(store, list(models), results, None if mixed else n)
     finally:
         store.close()
 
 
 def _export(
-    out_dir: str, names: list[str], languages: list[str], options: dict[str, Any]
+    out_dir: str, names: list[Any], languages: list[str], options: dict[str, Any]
 ) -> None:
     from kakugo_core.languages import resolve
     from kakugo_core.lm_eval_tasks import export_task
     from kakugo_core.plugins import registry
 
-    benches = [registry("benchmarks").create(name) for name in names]
+    benches = [registry("benchmarks").create(n) if isinstance(n, str) else n for n in names]
     langs = [resolve(lang) for lang in languages]
     tasks = [export_task(b, lang, out_dir, options).stem for b in benches for lang in langs]
     click.echo(f"wrote {len(tasks)} lm-eval task(s) to {out_dir}; run them with:")

@@ -1,0 +1,257 @@
+"""lm-evaluation-harness task YAML as Kakugo benchmarks, scored by Kakugo's engine.
+
+lm-eval's own task loading builds the requests (``TaskManager(include_path=...)``, the
+``ConfigurableTask``'s documents, ``doc_to_text``/``doc_to_choice``/``doc_to_target``, few-shot
+sampling with lm-eval's default seed, ``target_delimiter``, ``fewshot_delimiter``:
+``build_all_requests``), and lm-eval's ``process_results`` and aggregations turn the
+log-likelihoods into metrics, so per-item predictions are the ones ``lm_eval`` gives; only the
+log-likelihoods come from the chosen Kakugo backend. Output types: ``multiple_choice`` and
+``loglikelihood``. lm_eval is imported only when a task is loaded.
+
+Languages: a task is stored under the ``-l`` language it is scored for. ``metadata:
+{kakugo_language: jav_Latn}`` (or a list) in the YAML restricts it to those languages; without it
+any language is accepted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from kakugo_core.errors import KakugoError
+from kakugo_core.interfaces import (
+    Backend,
+    BenchmarkResult,
+    LoglikelihoodRequest,
+    Score,
+)
+from kakugo_core.languages import Language
+from kakugo_core.toolkit.benchmarks import (
+    MCItem,
+    MultipleChoiceBenchmark,
+    PreparedTask,
+    common_options,
+    prompt_hash,
+)
+from kakugo_core.toolkit.metrics import bootstrap_stderr, mean_stderr
+
+#: ``-b lm-eval:NAME`` names a task of lm-eval's own catalogue (slow: indexes all of it)
+PREFIX = "lm-eval:"
+#: lm-eval's default ``fewshot_random_seed``
+FEWSHOT_SEED = 1234
+OUTPUT_TYPES = ("multiple_choice", "loglikelihood")
+_managers: dict[tuple[tuple[str, ...], bool], Any] = {}
+
+
+def _quiet() -> None:
+    for name in ("lm-eval", "lm_eval"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def task_manager(include_paths: Sequence[str | Path], defaults: bool = False) -> Any:
+    """One lm-eval ``TaskManager`` per set of include paths (indexing is slow), without
+    lm-eval's own catalogue unless ``defaults``."""
+    key = (tuple(str(Path(p).expanduser().resolve()) for p in include_paths), defaults)
+    if key not in _managers:
+        for path in key[0]:
+            if not Path(path).is_dir():
+                raise KakugoError(f"--include-path {path}: no such folder")
+        _quiet()
+        from lm_eval.tasks import TaskManager
+
+        _managers[key] = TaskManager(include_path=list(key[0]) or None,
+                                     include_defaults=defaults)
+    return _managers[key]
+
+
+def knows(name: str, include_paths: Sequence[str | Path]) -> bool:
+    """Whether ``name`` is a task (or group) in the include paths."""
+    return bool(include_paths) and name in task_manager(include_paths).all_tasks
+
+
+def load_tasks(spec: str, include_paths: Sequence[str | Path] = ()) -> list[LMEvalTask]:
+    """Benchmarks for a task name or group in ``include_paths``, an lm-eval YAML file, or
+    ``lm-eval:NAME`` (lm-eval's catalogue)."""
+    defaults = spec.startswith(PREFIX)
+    name = spec.removeprefix(PREFIX)
+    paths, target = list(include_paths), name
+    if name.endswith((".yaml", ".yml")):
+        file = Path(name).expanduser().resolve()
+        if not file.is_file():
+            raise KakugoError(f"{name}: no such lm-eval task file")
+        paths.append(file.parent)
+        target = str(file)
+    manager = task_manager(paths, defaults)
+    try:
+        loaded = manager.load([target])
+    except KeyError:
+        where = ", ".join(str(p) for p in paths) or "lm-eval's catalogue"
+        raise KakugoError(f"unknown lm-eval task {name!r} (looked in {where}; "
+                          "pass --include-path DIR)") from None
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise KakugoError(f"lm-eval cannot load task {name!r}: {first}") from None
+    out = []
+    for task_name, task in sorted(loaded["tasks"].items()):
+        entry = manager.task_index.get(task_name)
+        yaml_path = getattr(entry, "yaml_path", None)
+        out.append(LMEvalTask(task, Path(yaml_path) if yaml_path else None))
+    return out
+
+
+def _languages(meta: Mapping[str, Any], where: str) -> list[str] | None:
+    from kakugo_core.languages import resolve
+
+    value = meta.get("kakugo_language", meta.get("kakugo_languages"))
+    if value is None:
+        return None
+    values = [value] if isinstance(value, str) else value
+    try:
+        return [resolve(str(v)).id for v in values]
+    except KakugoError:
+        raise KakugoError(f"{where}: metadata.kakugo_language: unknown language in {value!r}"
+                          ) from None
+
+
+class LMEvalTask(MultipleChoiceBenchmark):
+    """One lm-eval ``ConfigurableTask`` (``multiple_choice`` or ``loglikelihood``)."""
+
+    def __init__(self, task: Any, yaml_path: Path | None = None) -> None:
+        config = task.config
+        self.task = task
+        self.name = str(config.task)
+        self.yaml_path = yaml_path
+        where = str(yaml_path or self.name)
+        self.output_type = str(config.output_type)
+        if self.output_type not in OUTPUT_TYPES:
+            raise KakugoError(f"{where}: output_type: {self.output_type} is not supported "
+                              f"(Kakugo scores {', '.join(OUTPUT_TYPES)}); run it with lm_eval")
+        if getattr(task, "multiple_input", False) or getattr(task, "multiple_target", False):
+            raise KakugoError(f"{where}: multiple inputs or targets are not supported")
+        if "acc_mutual_info" in getattr(task, "_metric_fn_list", {}):
+            raise KakugoError(f"{where}: metric_list: acc_mutual_info is not supported")
+        self.languages = _languages(config.metadata or {}, where)
+        self.default_n_shot = config.num_fewshot
+        metrics = [m["metric"] for m in (config.metric_list or []) if isinstance(m, dict)]
+        self.primary_metrics = tuple(str(m) for m in metrics[:1]) or ("acc",)
+        self.hub_dataset = str(config.dataset_path or self.name)
+        self.task_type = "multiple-choice" if self.output_type == "multiple_choice" else \
+            "text-generation"
+        self.task_name = self.name
+        self.split = str(config.test_split or config.validation_split or "test")
+        self._yaml = yaml_path.read_bytes() if yaml_path and yaml_path.is_file() else b""
+
+    def language_code(self, language: Language) -> str | None:
+        if self.languages is None or language.id in self.languages:
+            return language.id
+        return None
+
+    def _shots(self, n_shot: int) -> int:
+        # as lm_eval.simple_evaluate: a task whose YAML sets num_fewshot: 0 stays 0-shot
+        return 0 if self.default_n_shot == 0 else n_shot
+
+    def prepare(self, language: Language, options: Mapping[str, Any]) -> PreparedTask:
+        self.code_for(language)
+        n_shot, limit, _data_dir, chat = common_options(options)
+        n_shot = self._shots(n_shot)
+        task = self.task
+        _quiet()
+        task.set_config(key="num_fewshot", value=n_shot)
+        task.set_fewshot_seed(seed=FEWSHOT_SEED)
+        try:
+            task.build_all_requests(limit=limit, rank=0, world_size=1)
+        except Exception as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise KakugoError(f"lm-eval task {self.name}: cannot build requests: {first}"
+                              ) from None
+        by_doc: dict[int, list[Any]] = {}
+        for inst in task.instances:
+            by_doc.setdefault(inst.doc_id, []).append(inst)
+        items = []
+        for doc_id, group in sorted(by_doc.items()):
+            group.sort(key=lambda i: i.idx)
+            context = group[0].arguments[0]
+            choices = [str(i.arguments[1]) for i in group]
+            items.append(MCItem(str(doc_id), context, choices, self._gold(group[0].doc),
+                                {"doc": group[0].doc}))
+        requests = hashlib.sha256(json.dumps(
+            [[it.context, it.choices, it.gold] for it in items], ensure_ascii=False
+        ).encode()).hexdigest()[:16]
+        source = f"lm-eval:{task.config.dataset_path}:{requests}"
+        digest = prompt_hash(benchmark=self.name, yaml=hashlib.sha256(self._yaml).hexdigest(),
+                             requests=requests, n_shot=n_shot, chat=chat, n=len(items),
+                             fewshot_seed=FEWSHOT_SEED)
+        return PreparedTask(self.name, language.id, n_shot, digest, source, items)
+
+    def _gold(self, doc: Any) -> int:
+        if self.output_type != "multiple_choice":
+            return 0
+        gold = self.task.doc_to_target(doc)
+        choices = self.task.doc_to_choice(doc)
+        if isinstance(gold, str):
+            return choices.index(gold) if gold in choices else -1
+        return int(gold) if isinstance(gold, int) and 0 <= gold < len(choices) else -1
+
+    def evaluate(
+        self, backend: Backend, language: Language, options: Mapping[str, Any]
+    ) -> BenchmarkResult:
+        task = self.prepare(language, options)
+        items = self.wrap(backend, task, bool(options.get("chat_template")))
+        progress = options.get("progress")
+        predictions: list[dict[str, Any]] = []
+        per_doc: list[dict[str, Any]] = []
+        for start in range(0, len(items), 256):
+            part = items[start:start + 256]
+            scored = backend.loglikelihood(
+                [LoglikelihoodRequest(it.context, c) for it in part for c in it.choices])
+            cursor = 0
+            for item, original in zip(part, task.items[start:start + 256], strict=True):
+                results = [(r.logprob, r.is_greedy)
+                           for r in scored[cursor:cursor + len(item.choices)]]
+                cursor += len(item.choices)
+                per_doc.append(self.task.process_results(original.extra["doc"], results))
+                predictions.append(self._prediction(item, results))
+            if progress is not None:
+                progress(len(part))
+        return BenchmarkResult(self.name, language.id, task.n_shot, task.prompt_hash,
+                               self._scores(per_doc), predictions, data_source=task.source)
+
+    def _prediction(self, item: MCItem, results: list[tuple[float, bool]]) -> dict[str, Any]:
+        logprobs = [lp for lp, _ in results]
+        if self.output_type == "loglikelihood":
+            return {"id": item.item_id, "logprob": logprobs[0], "is_greedy": results[0][1]}
+        pred = max(range(len(logprobs)), key=lambda k: (logprobs[k], -k))  # np.argmax's
+        return {"id": item.item_id, "gold": item.gold, "pred": pred,
+                "correct": pred == item.gold, "logprobs": logprobs}
+
+    def _scores(self, per_doc: list[dict[str, Any]]) -> list[Score]:
+        """lm-eval's aggregation of each metric; standard errors from the toolkit (the mean's
+        formula for means, else a bootstrap over items)."""
+        from lm_eval.api.metrics import mean
+
+        aggregations = self.task.aggregation()
+        scores = []
+        for metric in (per_doc[0] if per_doc else {}):
+            values = [d[metric] for d in per_doc]
+            agg = aggregations.get(metric, mean)
+            value = float(agg(values))
+            if agg is mean:
+                stderr = mean_stderr([float(v) for v in values])
+            else:
+                def stat(idx: list[int], agg: Any = agg, values: list[Any] = values) -> float:
+                    return float(agg([values[i] for i in idx]))
+
+                stderr = bootstrap_stderr(len(values), stat, resamples=200)
+            if stderr is not None and not math.isfinite(stderr):
+                stderr = None
+            scores.append(Score(metric, value, stderr, len(values)))
+        primary = self.primary_metrics[0]
+        return sorted(scores, key=lambda s: s.metric != primary)
+
+
+__all__ = ["LMEvalTask", "PREFIX", "knows", "load_tasks", "task_manager"]
