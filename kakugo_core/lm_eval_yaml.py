@@ -239,14 +239,21 @@ class LMEvalTask(MultipleChoiceBenchmark):
         for metric in (per_doc[0] if per_doc else {}):
             values = [d[metric] for d in per_doc]
             agg = aggregations.get(metric, mean)
-            value = float(agg(values))
-            if agg is mean:
-                stderr = mean_stderr([float(v) for v in values])
-            else:
-                def stat(idx: list[int], agg: Any = agg, values: list[Any] = values) -> float:
-                    return float(agg([values[i] for i in idx]))
+            try:
+                value = float(agg(values))
+            except OverflowError:  # e.g. perplexity of a very unlikely text
+                value = math.inf
+            try:
+                if agg is mean:
+                    stderr = mean_stderr([float(v) for v in values])
+                else:
+                    def stat(idx: list[int], agg: Any = agg, values: list[Any] = values
+                             ) -> float:
+                        return float(agg([values[i] for i in idx]))
 
-                stderr = bootstrap_stderr(len(values), stat, resamples=200)
+                    stderr = bootstrap_stderr(len(values), stat, resamples=200)
+            except (OverflowError, ValueError, ZeroDivisionError):
+                stderr = None
             if stderr is not None and not math.isfinite(stderr):
                 stderr = None
             scores.append(Score(metric, value, stderr, len(values)))

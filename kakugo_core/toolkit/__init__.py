@@ -8,6 +8,8 @@ One module per concern:
   files, the Hub at a pinned commit; ``read_rows``);
 - :mod:`kakugo_core.toolkit.fewshot`: seeded few-shot choice that never includes the scored item;
 - :mod:`kakugo_core.toolkit.metrics`: accuracy, macro-F1 and bootstrap standard errors;
+- :mod:`kakugo_core.toolkit.declarative`: benchmarks described by a TOML file
+  (``load_spec``, ``benchmark_class``, ``register_declarative``; docs/declarative.md);
 - :mod:`kakugo_core.toolkit.release_files`, :mod:`~kakugo_core.toolkit.cards`,
   :mod:`~kakugo_core.toolkit.comparison`, :mod:`~kakugo_core.toolkit.plots` and
   :mod:`~kakugo_core.toolkit.hub`: release targets' helpers (staging folders atomically, model

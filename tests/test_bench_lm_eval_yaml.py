@@ -1,0 +1,165 @@
+"""lm-evaluation-harness task YAML scored by Kakugo's engine: the YAML of docs/declarative.md (taken
+from the docs as written) over real SIB-200 rows (tests/fixtures/lm_eval_sib200, licence note in
+SOURCE.md there) gives, through ``kakugo bench --include-path`` with the transformers backend,
+the per-item predictions ``lm_eval.simple_evaluate`` gives with HFLM, log-likelihoods within
+1e-4, at 0 and 2 shots; a ``loglikelihood`` task too."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from kakugo_core.cli import cli
+from kakugo_core.errors import KakugoError
+from kakugo_core.languages import resolve
+
+FIXTURE = Path(__file__).parent / "fixtures" / "lm_eval_sib200"
+DOCS = (Path(__file__).resolve().parent.parent / "docs" / "declarative.md").read_text("utf-8")
+_BLOCK = re.search(r"<!-- example: sib200_jav_topic.yaml -->\n```yaml\n(.*?)```", DOCS, re.S)
+assert _BLOCK, "docs/declarative.md lost its lm-eval YAML example"
+TOPIC_YAML = _BLOCK.group(1)
+#: a loglikelihood task over the same rows: the log-likelihood of the topic after the text
+LL_YAML = """\
+task: sib200_jav_text
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    train: sib200_jav/train.jsonl
+    test: sib200_jav/test.jsonl
+training_split: train
+test_split: test
+fewshot_split: train
+output_type: loglikelihood
+doc_to_text: "Text: {{text}}\\nTopic:"
+doc_to_target: " {{category}}"
+metric_list:
+  - metric: perplexity
+  - metric: acc
+metadata:
+  version: 1.0
+"""
+
+
+@pytest.fixture(scope="module")
+def task_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("lm-eval-tasks")
+    shutil.copytree(FIXTURE / "sib200_jav", root / "sib200_jav")
+    (root / "sib200_jav_topic.yaml").write_text(TOPIC_YAML, "utf-8")
+    (root / "sib200_jav_text.yaml").write_text(LL_YAML, "utf-8")
+    return root
+
+
+@pytest.fixture(scope="module")
+def hflm(tiny_model):
+    from kakugo_core.plugins import create
+
+    backend = create("backends", "lm-eval", str(tiny_model), batch_size=8)
+    yield backend.lm
+    backend.close()
+
+
+def _lm_eval(lm, task_dir: Path, task: str, n_shot: int) -> dict:
+    import lm_eval
+    from lm_eval.tasks import TaskManager
+
+    return lm_eval.simple_evaluate(
+        model=lm, tasks=[task], num_fewshot=n_shot, log_samples=True, verbosity="ERROR",
+        task_manager=TaskManager(include_path=str(task_dir), include_defaults=False),
+    )
+
+
+def _kakugo(tiny_model, task_dir: Path, tmp_path: Path, task: str, n_shot: int) -> list[dict]:
+    preds = tmp_path / "preds"
+    result = CliRunner().invoke(cli, [
+        "bench", "-m", str(tiny_model), "--include-path", str(task_dir), "-b", task,
+        "-l", "jav_Latn", "--n-shot", str(n_shot), "--db", str(tmp_path / "r.sqlite"),
+        "--predictions-dir", str(preds), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    (slug,) = preds.iterdir()
+    lines = (slug / task / "jav_Latn.jsonl").read_text("utf-8").splitlines()
+    return [json.loads(line) for line in lines]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n_shot", [0, 2])
+def test_multiple_choice_yaml_predicts_like_lm_eval(tiny_model, hflm, task_dir, tmp_path,
+                                                    monkeypatch, n_shot):
+    from kakugo_core.lm_eval_yaml import load_tasks
+
+    monkeypatch.chdir(task_dir)  # the YAML's data_files are relative, as in the docs
+    task = "sib200_jav_topic"
+    ours = _kakugo(tiny_model, task_dir, tmp_path, task, n_shot)
+    out = _lm_eval(hflm, task_dir, task, n_shot)
+    samples = sorted(out["samples"][task], key=lambda s: s["doc_id"])
+    assert len(ours) == len(samples) == 24
+    assert [p["id"] for p in ours] == [str(s["doc_id"]) for s in samples]
+    theirs_ll = [[r[0] for r in s["filtered_resps"]] for s in samples]
+    theirs_pred = [max(range(len(ll)), key=lambda k: (ll[k], -k)) for ll in theirs_ll]
+    assert [p["pred"] for p in ours] == theirs_pred
+    labels = ["science/technology", "travel", "politics", "sports", "health", "entertainment",
+              "geography"]
+    assert [labels[p["gold"]] for p in ours] == [s["target"] for s in samples]
+    for p, ll in zip(ours, theirs_ll, strict=True):
+        assert p["logprobs"] == pytest.approx(ll, abs=1e-4)
+    assert len({round(p["logprobs"][0], 3) for p in ours}) > 1  # the items really differ
+    # the same prompts: lm-eval's contexts, few-shot examples included
+    (bench,) = load_tasks(task, [task_dir])
+    prepared = bench.prepare(resolve("jav_Latn"), {"n_shot": n_shot})
+    assert [it.context for it in prepared.items] == [s["arguments"][0][0] for s in samples]
+    assert prepared.items[0].context.count("\nTopic: ") == n_shot
+    with sqlite3.connect(tmp_path / "r.sqlite") as con:
+        stored = dict(con.execute(
+            "SELECT metric, value FROM results WHERE benchmark = ? AND language = 'jav_Latn' "
+            "AND n_shot = ?", (task, n_shot)).fetchall())
+    assert stored["acc"] == pytest.approx(out["results"][task]["acc,none"])
+    assert stored["acc_norm"] == pytest.approx(out["results"][task]["acc_norm,none"])
+
+
+@pytest.mark.slow
+def test_loglikelihood_yaml_matches_lm_eval(tiny_model, hflm, task_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(task_dir)
+    task = "sib200_jav_text"
+    ours = _kakugo(tiny_model, task_dir, tmp_path, task, 2)
+    out = _lm_eval(hflm, task_dir, task, 2)
+    samples = sorted(out["samples"][task], key=lambda s: s["doc_id"])
+    assert [p["logprob"] for p in ours] == pytest.approx(
+        [s["filtered_resps"][0][0] for s in samples], abs=1e-4)
+    assert [p["is_greedy"] for p in ours] == [s["filtered_resps"][0][1] for s in samples]
+    assert len({round(p["logprob"], 3) for p in ours}) > 1
+    with sqlite3.connect(tmp_path / "r.sqlite") as con:
+        stored = dict(con.execute("SELECT metric, value FROM results").fetchall())
+    assert stored["perplexity"] == pytest.approx(out["results"][task]["perplexity,none"],
+                                                 rel=1e-4)
+    assert stored["acc"] == pytest.approx(out["results"][task]["acc,none"])
+
+
+def test_task_file_errors_are_one_line(task_dir, tmp_path, monkeypatch):
+    from kakugo_core.lm_eval_yaml import load_tasks
+    from kakugo_core.task_files import resolve_benchmarks
+
+    monkeypatch.chdir(task_dir)
+    gen = tmp_path / "gen.yaml"
+    gen.write_text(TOPIC_YAML.replace("sib200_jav_topic", "gen_task").replace(
+        "output_type: multiple_choice", "output_type: generate_until"), "utf-8")
+    with pytest.raises(KakugoError, match="output_type: generate_until is not supported"):
+        load_tasks(str(gen))
+    with pytest.raises(KakugoError, match="unknown lm-eval task 'nope'"):
+        load_tasks("nope", [task_dir])
+    # by file path; its kakugo_language limits coverage
+    (bench,) = resolve_benchmarks([str(task_dir / "sib200_jav_topic.yaml")])
+    assert bench.name == "sib200_jav_topic"
+    assert bench.language_code(resolve("jav_Latn")) == "jav_Latn"
+    assert bench.language_code(resolve("yor_Latn")) is None
+    # without kakugo_language, any -l language
+    (free,) = resolve_benchmarks(["sib200_jav_text"], include_paths=[task_dir])
+    assert free.language_code(resolve("yor_Latn")) == "yor_Latn"
+    result = CliRunner().invoke(cli, ["bench", "-m", "unused", "--include-path", str(task_dir),
+                                      "-b", "sib200_jav_topic", "-l", "yor_Latn"])
+    assert isinstance(result.exception, KakugoError)
+    assert "does not cover Yoruba" in str(result.exception)
