@@ -46,12 +46,38 @@ metadata:
 """
 
 
+#: lm-eval's belebele prompt over the Belebele-format fixture (real FLORES passages, see
+#: tests/fixtures/belebele/README.md): 4 one-token choices, so the tiny model's answers vary
+BELEBELE_YAML = """\
+task: belebele_jav_fixture
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: belebele_jav.jsonl
+test_split: test
+fewshot_split: test
+output_type: multiple_choice
+doc_to_text: "P: {{flores_passage}}\\nQ: {{question.strip()}}\\nA: {{mc_answer1}}\\n\\
+  B: {{mc_answer2}}\\nC: {{mc_answer3}}\\nD: {{mc_answer4}}\\nAnswer:"
+doc_to_choice: ["A", "B", "C", "D"]
+doc_to_target: "{{['1', '2', '3', '4'].index(correct_answer_num)}}"
+metric_list:
+  - metric: acc
+metadata:
+  version: 1.0
+  kakugo_language: jav_Latn
+"""
+
+
 @pytest.fixture(scope="module")
 def task_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("lm-eval-tasks")
     shutil.copytree(FIXTURE / "sib200_jav", root / "sib200_jav")
     (root / "sib200_jav_topic.yaml").write_text(TOPIC_YAML, "utf-8")
     (root / "sib200_jav_text.yaml").write_text(LL_YAML, "utf-8")
+    (root / "belebele_jav_fixture.yaml").write_text(BELEBELE_YAML, "utf-8")
+    shutil.copy(Path(__file__).parent / "fixtures" / "belebele" / "jav_Latn" / "test.jsonl",
+                root / "belebele_jav.jsonl")
     return root
 
 
@@ -87,38 +113,43 @@ def _kakugo(tiny_model, task_dir: Path, tmp_path: Path, task: str, n_shot: int) 
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("n_shot", [0, 2])
+@pytest.mark.parametrize(("task", "n_shot"), [("sib200_jav_topic", 0), ("sib200_jav_topic", 2),
+                                              ("belebele_jav_fixture", 2)])
 def test_multiple_choice_yaml_predicts_like_lm_eval(tiny_model, hflm, task_dir, tmp_path,
-                                                    monkeypatch, n_shot):
+                                                    monkeypatch, task, n_shot):
     from kakugo_core.lm_eval_yaml import load_tasks
 
     monkeypatch.chdir(task_dir)  # the YAML's data_files are relative, as in the docs
-    task = "sib200_jav_topic"
     ours = _kakugo(tiny_model, task_dir, tmp_path, task, n_shot)
     out = _lm_eval(hflm, task_dir, task, n_shot)
     samples = sorted(out["samples"][task], key=lambda s: s["doc_id"])
-    assert len(ours) == len(samples) == 24
+    assert len(ours) == len(samples) == (24 if task.startswith("sib") else 14)
     assert [p["id"] for p in ours] == [str(s["doc_id"]) for s in samples]
     theirs_ll = [[r[0] for r in s["filtered_resps"]] for s in samples]
     theirs_pred = [max(range(len(ll)), key=lambda k: (ll[k], -k)) for ll in theirs_ll]
     assert [p["pred"] for p in ours] == theirs_pred
-    labels = ["science/technology", "travel", "politics", "sports", "health", "entertainment",
-              "geography"]
-    assert [labels[p["gold"]] for p in ours] == [s["target"] for s in samples]
     for p, ll in zip(ours, theirs_ll, strict=True):
         assert p["logprobs"] == pytest.approx(ll, abs=1e-4)
     assert len({round(p["logprobs"][0], 3) for p in ours}) > 1  # the items really differ
+    if task.startswith("belebele"):
+        assert len(set(theirs_pred)) > 1  # not a constant answer
+        assert [p["gold"] for p in ours] == [int(s["target"]) for s in samples]
+    else:
+        labels = ["science/technology", "travel", "politics", "sports", "health",
+                  "entertainment", "geography"]
+        assert [labels[p["gold"]] for p in ours] == [s["target"] for s in samples]
     # the same prompts: lm-eval's contexts, few-shot examples included
     (bench,) = load_tasks(task, [task_dir])
     prepared = bench.prepare(resolve("jav_Latn"), {"n_shot": n_shot})
     assert [it.context for it in prepared.items] == [s["arguments"][0][0] for s in samples]
-    assert prepared.items[0].context.count("\nTopic: ") == n_shot
+    assert prepared.items[0].context.count("\nAnswer:" if "bele" in task else "\nTopic:") \
+        == n_shot + 1
     with sqlite3.connect(tmp_path / "r.sqlite") as con:
         stored = dict(con.execute(
             "SELECT metric, value FROM results WHERE benchmark = ? AND language = 'jav_Latn' "
             "AND n_shot = ?", (task, n_shot)).fetchall())
-    assert stored["acc"] == pytest.approx(out["results"][task]["acc,none"])
-    assert stored["acc_norm"] == pytest.approx(out["results"][task]["acc_norm,none"])
+    for metric in ("acc", "acc_norm") if task.startswith("sib") else ("acc",):
+        assert stored[metric] == pytest.approx(out["results"][task][f"{metric},none"])
 
 
 @pytest.mark.slow
@@ -163,3 +194,26 @@ def test_task_file_errors_are_one_line(task_dir, tmp_path, monkeypatch):
                                       "-b", "sib200_jav_topic", "-l", "yor_Latn"])
     assert isinstance(result.exception, KakugoError)
     assert "does not cover Yoruba" in str(result.exception)
+
+
+def test_prompt_hash_covers_the_yaml_and_the_data(task_dir, tmp_path, monkeypatch):
+    from kakugo_core.lm_eval_yaml import load_tasks
+
+    folder = tmp_path / "tasks"
+    shutil.copytree(task_dir, folder)
+    monkeypatch.chdir(folder)
+    yaml_file = folder / "sib200_jav_topic.yaml"
+
+    def digest() -> str:
+        (bench,) = load_tasks(str(yaml_file))
+        return bench.prepare(resolve("jav_Latn"), {"n_shot": 2}).prompt_hash
+
+    first = digest()
+    assert digest() == first
+    yaml_file.write_text(TOPIC_YAML + "# a comment\n", "utf-8")
+    second = digest()
+    assert second != first  # the file's bytes
+    data = folder / "sib200_jav" / "train.jsonl"
+    rows = data.read_text("utf-8").splitlines(keepends=True)
+    data.write_text("".join(reversed(rows)), "utf-8")  # other few-shot examples
+    assert digest() not in (first, second)
