@@ -30,8 +30,8 @@ def export_task(
     out.mkdir(parents=True, exist_ok=True)
     name = f"kakugo_{task.benchmark}_{task.language}_{task.n_shot}shot"
     docs = out / f"{name}.jsonl"
-    if benchmark.name == "flores":
-        rows = [{"id": it["id"], "direction": it["direction"], "query": it["prompt"],
+    if task.items and isinstance(task.items[0], dict):  # generation (flores, declarative)
+        rows = [{"id": it["id"], "direction": it.get("direction", ""), "query": it["prompt"],
                  "reference": it["reference"]} for it in task.items]
         body = (
             "output_type: generate_until\n"

@@ -199,6 +199,10 @@ def test_generation_benchmark_with_chrf(tmp_path, tiny_model):
     assert result.scores[0].value == pytest.approx(expected)
     prompt = bench.prepare(resolve("jav_Latn"), {"n_shot": 1}).items[0]["prompt"]
     assert prompt.startswith("Javanese: ") and prompt.count("\nEnglish:") == 2
+    from kakugo_core.lm_eval_tasks import export_task
+
+    exported = export_task(bench, resolve("jav_Latn"), tmp_path / "export", {"n_shot": 1})
+    assert "output_type: generate_until" in exported.read_text("utf-8")
 
 
 def _paired_rows(n: int) -> list[str]:
@@ -270,3 +274,21 @@ def test_a_package_ships_the_toml_through_the_entry_point(tmp_path, tiny_model, 
         assert [r.benchmark for r in store.rows([str(tiny_model)])] == ["topic", "topic"]
     finally:
         store.close()
+
+
+def test_a_files_shot_count_is_the_default_and_exports_to_lm_eval(topic_dir, tmp_path):
+    from kakugo_core.task_files import default_shots, resolve_benchmarks
+
+    with_shots = TOPIC.replace('seed = "sib200"\n', 'seed = "sib200"\nn_shot = 1\n')
+    assert "n_shot = 1" in with_shots
+    (topic_dir / "topic.toml").write_text(with_shots, "utf-8")
+    benches = resolve_benchmarks([str(topic_dir / "topic.toml"), "sib200"])
+    assert default_shots(benches, {}) == {"topic": 1}
+    assert default_shots(benches, {"topic": 2}) == {"topic": 2}  # the config wins
+    out = tmp_path / "export"
+    result = CliRunner().invoke(cli, ["bench", "-b", str(topic_dir / "topic.toml"), "-l", "jav",
+                                      "--limit", "3", "--n-shot", "1", "--export-lm-eval",
+                                      str(out)])
+    assert result.exit_code == 0, result.output
+    docs = (out / "kakugo_topic_jav_Latn_1shot.jsonl").read_text("utf-8").splitlines()
+    assert len(docs) == 3 and json.loads(docs[0])["query"].count("\nTopic:") == 2
