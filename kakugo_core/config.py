@@ -111,14 +111,19 @@ def load_config(
     path: str | Path | None = None, overrides: Iterable[str] = (),
     extra: Mapping[str, Any] | None = None,
 ) -> Config:
-    """Defaults, then ``path``, then ``--set`` overrides, then ``extra`` (from dedicated flags)."""
+    """Defaults (with every plugin's declared settings), then ``path``, then ``--set``
+    overrides, then ``extra`` (from dedicated flags); plugin settings are checked last."""
+    from kakugo_core import plugin_settings
+
     config = defaults()
+    plugin_settings.add_defaults(config)
     if path:
         _merge(config, read_file(path), str(path))
     for text in overrides:
         _merge(config, parse_override(text), f"--set {text}")
     if extra:
         _merge(config, dict(extra), "command-line flags")
+    plugin_settings.validate(config)
     return config
 
 
