@@ -30,8 +30,9 @@ from typing import Any
 from kakugo_core.config import Config, load_config
 from kakugo_core.errors import KakugoError
 from kakugo_core.files import write_text_atomic
-from kakugo_core.interfaces import ReleaseResult
+from kakugo_core.interfaces import ReleaseResult, ReleaseTarget, describe_uploads
 from kakugo_core.languages import Language, resolve
+from kakugo_core.plugin_settings import settings_for
 from kakugo_core.store import ResultsStore
 
 Echo = Callable[[str], None]
@@ -375,6 +376,7 @@ def release(
         "private": cfg["release"]["private"] if private is None else private,
         "revision": revision, "create_pr": create_pr,
         "tag": tag if tag else cfg["release"]["tag"],
+        **settings_for(cfg, "release_targets", target),
         **dict(target_options or {}),
     }
     is_folder = not getattr(publisher, "needs_token", False)
@@ -412,7 +414,10 @@ def release(
                                f" (private={bool(opts['private'])}, "
                                f"revision={opts['revision'] or 'main'}, "
                                f"create_pr={bool(opts['create_pr'])})"))
-                plan.extend(f"  {line}" for line in publisher.describe(path, rid, opts))
+                describe = getattr(publisher, "describe", None)
+                lines = (describe(path, rid, opts) if callable(describe)
+                         else describe_uploads(path, ReleaseTarget.plan(publisher, path)))
+                plan.extend(f"  {line}" for line in lines)
             for line in plan:
                 say(line)
             return Release(str(dest or folder), None, False, [], repo_id=repo_id, target=target,

@@ -78,11 +78,13 @@ def bench(
       kakugo tiny-model tiny && kakugo bench -m tiny -b sib200 -l jav_Latn --limit 50
     """
     from kakugo_core.config import load_config, section
+    from kakugo_core.plugin_settings import settings_for, tables
     from kakugo_core.scoring import lm_eval_schema, run_bench
     from kakugo_core.store import ResultsStore
     from kakugo_core.task_files import default_shots, resolve_benchmarks
 
-    cfg = section(load_config(config_file, overrides), "bench")
+    config = load_config(config_file, overrides)
+    cfg = section(config, "bench")
     names = resolve_benchmarks(_split(benchmark_names) or list(cfg["benchmarks"]),
                                tasks_dirs=tasks_dirs, include_paths=include_paths)
     languages = _split(language_names)
@@ -92,6 +94,7 @@ def bench(
         backend_options.update(device=device or cfg["device"], dtype=cfg["dtype"])
     elif device:
         backend_options["device"] = device
+    backend_options.update(settings_for(config, "backends", backend_name))
     n = cfg["n_shot"] if n_shot is None else n_shot
     if export_dir:
         _export(export_dir, names, languages, {
@@ -113,18 +116,20 @@ def bench(
             progress=not (no_progress or as_json),
             chat_template=cfg["chat_template"] if chat_template is None else chat_template,
             benchmark_options={"revisions": cfg["revisions"],
-                               "max_new_tokens": cfg["max_new_tokens"]},
+                               "max_new_tokens": cfg["max_new_tokens"],
+                               "plugin_settings": tables(config, "benchmarks")},
             n_shot_by_benchmark=(default_shots(names, cfg["n_shot_by_benchmark"])
                                  if n_shot is None else None),
         )
         if as_json:
-            per_model = len(results) // max(1, len(models))
-            out = [lm_eval_schema(results[i * per_model:(i + 1) * per_model], model)
-                   for i, model in enumerate(models)]
+            out = []
+            for model in models:
+                mine = [r for r in results if r.model == model]
+                out.append(lm_eval_schema(mine, model, mine[0].model_revision if mine else ""))
             click.echo(json.dumps(out, indent=2, ensure_ascii=False))
             return
-        mixed = n_shot is None and bool(default_shots(names, cfg["n_shot_by_benchmark"]))
-        _print_table(store, list(models), results, None if mixed else n)
+        shots = {r.n_shot for r in results}  # a benchmark may fix its own (e.g. 0-shot)
+        _print_table(store, list(models), results, shots.pop() if len(shots) == 1 else None)
     finally:
         store.close()
 

@@ -12,6 +12,7 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from kakugo_core.errors import KakugoError, NotCoveredError
@@ -23,6 +24,7 @@ from kakugo_core.interfaces import (
     Score,
 )
 from kakugo_core.languages import Language
+from kakugo_core.toolkit.data import Split, hub_revision, load_split
 from kakugo_core.toolkit.metrics import accuracy_scores
 
 #: bump when a template or the scoring changes, so old results are not mixed with new ones
@@ -93,8 +95,27 @@ class MultipleChoiceBenchmark(Benchmark):
 
     Subclasses implement :meth:`prepare`; options understood by every built-in benchmark:
     ``n_shot`` (3), ``limit`` (0: all), ``data_dir``, ``chat_template`` (False), ``revision``,
-    ``progress`` (a callable taking a number of finished items).
+    ``progress`` (a callable taking a number of finished items). With :attr:`hub_id` and
+    :attr:`columns` set, :meth:`load` reads a split from ``--data-dir``, the bundled folder or
+    the Hub.
     """
+
+    #: the Hugging Face dataset (its config is the language's code), for :meth:`load`
+    hub_id: str = ""
+    #: the columns every row must have, for :meth:`load`
+    columns: tuple[str, ...] = ()
+    #: a folder of files shipped with the plugin (``<code>/<split>.jsonl``), tried before the Hub
+    bundled: Path | None = None
+
+    def load(self, language: Language, options: Mapping[str, Any], split: str) -> Split:
+        """One split for ``language``: ``--data-dir`` files
+        (``DIR/<name>/<code>/<split>.jsonl|.tsv|.json|.parquet``), else :attr:`bundled`, else
+        the Hub at the configured revision (resolved to its commit)."""
+        code = self.code_for(language)
+        return load_split(self.name.split(":")[-1], code, split, self.columns,
+                          data_dir=options.get("data_dir") or None, hub_id=self.hub_id,
+                          hub_config=code, hub_split=split, bundled=self.bundled,
+                          revision=hub_revision(self.name, options))
 
     def code_for(self, language: Language) -> str:
         code = self.language_code(language)

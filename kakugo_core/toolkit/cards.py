@@ -59,7 +59,8 @@ def benchmark_info(name: str) -> BenchmarkInfo:
     reg = registry("benchmarks")
     factory = reg.get(name).factory if name in reg else None
     return BenchmarkInfo(
-        getattr(factory, "hub_dataset", None) or known.hub_dataset,
+        getattr(factory, "hub_dataset", None) or getattr(factory, "hub_id", None)
+        or known.hub_dataset,
         getattr(factory, "task_type", None) or known.task_type,
         getattr(factory, "task_name", None) or known.task_name,
         getattr(factory, "split", None) or known.split,

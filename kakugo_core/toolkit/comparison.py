@@ -32,7 +32,13 @@ BENCHMARK_LABELS = {
 
 
 def benchmark_label(name: str) -> str:
-    return BENCHMARK_LABELS.get(name, name)
+    """How tables and cards name a benchmark: a plugin's ``label`` attribute, else a known
+    label, else its name."""
+    from kakugo_core.plugins import registry
+
+    benchmarks = registry("benchmarks")
+    label = getattr(benchmarks.get(name).factory, "label", "") if name in benchmarks else ""
+    return str(label or BENCHMARK_LABELS.get(name, name))
 
 
 @dataclass(frozen=True)

@@ -21,13 +21,13 @@ import torch
 import torch.nn.functional as F
 
 from kakugo_core.errors import KakugoError
-from kakugo_core.files import model_folder_revision
 from kakugo_core.interfaces import (
     Backend,
     GenerationRequest,
     LoglikelihoodRequest,
     LoglikelihoodResult,
 )
+from kakugo_core.toolkit.files import model_folder_revision
 
 log = logging.getLogger("kakugo")
 

@@ -10,9 +10,8 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
-from kakugo_core.generation import ask, prompt_templates, render
 from kakugo_core.interfaces import GenerationContext, TeacherRequest
-from kakugo_core.jsonparse import JSONExtractionError
+from kakugo_core.toolkit.generators import JSONExtractionError, ask, prompt_templates, render
 
 T = TypeVar("T")
 Meta = TypeVar("Meta")

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from kakugo_core import hookimpl
-from kakugo_core.generation import ask
 from kakugo_core.interfaces import GenerationContext, Generator
+from kakugo_core.toolkit.generators import ask
 from plugins.generators._gen_common import fill, reject, templates, user_message, user_request
 
 

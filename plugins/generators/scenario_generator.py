@@ -12,7 +12,7 @@ from typing import Any
 
 from kakugo_core import hookimpl
 from kakugo_core.interfaces import GenerationContext, Generator
-from kakugo_core.jsonparse import extract_string_list
+from kakugo_core.toolkit.generators import extract_string_list
 from plugins.generators._gen_common import (
     ask_parsed,
     done_prefixes,

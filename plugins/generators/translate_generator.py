@@ -23,7 +23,7 @@ from typing import Any
 
 from kakugo_core import hookimpl
 from kakugo_core.interfaces import GenerationContext, Generator
-from kakugo_core.jsonparse import JSONExtractionError, extract_json
+from kakugo_core.toolkit.generators import JSONExtractionError, extract_json
 from plugins.generators._gen_common import (
     ask_parsed,
     count_tokens,

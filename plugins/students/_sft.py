@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from kakugo_core.errors import KakugoError
-from kakugo_core.files import write_json_atomic
+from kakugo_core.toolkit.files import write_json_atomic
 from plugins.students import _sft_data as data
 from plugins.students import _train_report as report
 

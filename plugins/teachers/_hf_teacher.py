@@ -17,8 +17,7 @@ from typing import Any
 
 from kakugo_core.errors import ConfigError, KakugoError
 from kakugo_core.interfaces import TeacherReply, TeacherRequest
-from kakugo_core.reasoning import split_reasoning
-from kakugo_core.teachers import StreamingTeacher
+from kakugo_core.toolkit.teachers import StreamingTeacher, split_reasoning
 
 log = logging.getLogger("kakugo")
 

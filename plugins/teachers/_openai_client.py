@@ -32,12 +32,12 @@ except ImportError:  # pragma: no cover
 
 from kakugo_core.errors import ConfigError
 from kakugo_core.interfaces import TeacherReply, TeacherRequest
-from kakugo_core.reasoning import reasoning_from_message
-from kakugo_core.teachers import (
+from kakugo_core.toolkit.teachers import (
     StreamingTeacher,
     TeacherError,
     TeacherRequestError,
     TeacherUnavailableError,
+    reasoning_from_message,
 )
 
 log = logging.getLogger("kakugo")

@@ -14,8 +14,7 @@ from typing import Any
 
 from kakugo_core.errors import KakugoError
 from kakugo_core.interfaces import Teacher, TeacherReply, TeacherRequest
-from kakugo_core.reasoning import split_reasoning
-from kakugo_core.teachers import TeacherRequestError
+from kakugo_core.toolkit.teachers import TeacherRequestError, split_reasoning
 from plugins.backends._vllm_backend_impl import (
     ENGINE_DEFAULTS,
     build_engine,
