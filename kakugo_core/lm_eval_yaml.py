@@ -146,6 +146,15 @@ class LMEvalTask(MultipleChoiceBenchmark):
         self.split = str(config.test_split or config.validation_split or "test")
         self._yaml = yaml_path.read_bytes() if yaml_path and yaml_path.is_file() else b""
 
+    @property
+    def identity(self) -> dict[str, str]:
+        """Stored with each result: the task file's name and lm-eval's version."""
+        from importlib import metadata
+
+        where = self.yaml_path.name if self.yaml_path else self.name
+        return {"benchmark_plugin": f"lm-eval-task:{where}",
+                "benchmark_plugin_version": f"lm_eval {metadata.version('lm_eval')}"}
+
     def language_code(self, language: Language) -> str | None:
         if self.languages is None or language.id in self.languages:
             return language.id

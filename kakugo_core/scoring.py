@@ -87,9 +87,10 @@ def _plan(
 def _instantiate(benchmark: str | Benchmark) -> tuple[Benchmark, dict[str, str]]:
     """A benchmark object and the plugin identity its results are stored with. One created
     from the registry is named as the registry stores it (``plugin:name`` for a clashing
-    plugin), so its results are never attributed to another plugin."""
+    plugin), so its results are never attributed to another plugin. An object passed in may
+    say where it came from in an ``identity`` mapping (benchmark files do)."""
     if isinstance(benchmark, Benchmark):
-        return benchmark, {}
+        return benchmark, dict(getattr(benchmark, "identity", None) or {})
     from kakugo_core.plugins import get_host
 
     benchmarks = registry("benchmarks")

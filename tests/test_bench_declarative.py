@@ -109,6 +109,9 @@ def test_the_docs_example_predicts_exactly_like_builtin_sib200(tiny_model, topic
     assert len({json.loads(line)["logprobs"][0] for line in ours}) > 1  # items differ
     with sqlite3.connect(db) as con:
         rows = con.execute("SELECT benchmark, metric, value FROM results ORDER BY 1, 2").fetchall()
+        versions = dict(con.execute("SELECT benchmark, versions FROM results").fetchall())
+    assert json.loads(versions["topic"])["benchmark_plugin"] == "file:topic.toml"
+    assert json.loads(versions["sib200"])["benchmark_plugin"] == "kakugo"
     by = {(b, m): v for b, m, v in rows}
     assert by[("topic", "acc")] == by[("sib200", "acc")]
     assert by[("topic", "macro_f1")] == by[("sib200", "macro_f1")]

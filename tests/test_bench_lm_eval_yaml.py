@@ -148,6 +148,8 @@ def test_multiple_choice_yaml_predicts_like_lm_eval(tiny_model, hflm, task_dir, 
         stored = dict(con.execute(
             "SELECT metric, value FROM results WHERE benchmark = ? AND language = 'jav_Latn' "
             "AND n_shot = ?", (task, n_shot)).fetchall())
+        (versions,) = {v for (v,) in con.execute("SELECT versions FROM results")}
+    assert json.loads(versions)["benchmark_plugin"] == f"lm-eval-task:{task}.yaml"
     for metric in ("acc", "acc_norm") if task.startswith("sib") else ("acc",):
         assert stored[metric] == pytest.approx(out["results"][task][f"{metric},none"])
 

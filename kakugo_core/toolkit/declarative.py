@@ -241,6 +241,13 @@ class DeclarativeBenchmark(MultipleChoiceBenchmark):
 
     spec: TaskSpec
 
+    @property
+    def identity(self) -> dict[str, str]:
+        """Where results come from when loaded by path (stored with each result): the file's
+        name and the digest of its bytes (a registered one is named by its distribution)."""
+        return {"benchmark_plugin": f"file:{self.spec.path.name}",
+                "benchmark_plugin_version": self.spec.digest}
+
     # -- coverage and data -------------------------------------------------------------------
     def language_code(self, language: Language) -> str | None:
         return self.spec.codes.get(language.id)
