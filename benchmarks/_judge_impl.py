@@ -12,7 +12,8 @@ from typing import Any
 
 from kakugo_core.errors import KakugoError
 from kakugo_core.interfaces import Backend, BenchmarkResult, Score, Teacher
-from kakugo_core.judging import (
+from kakugo_core.languages import Language
+from kakugo_core.toolkit.judging import (
     PromptItem,
     answer_prompts,
     judge_pairs,
@@ -21,7 +22,6 @@ from kakugo_core.judging import (
     prompts_digest,
     rubric_digest,
 )
-from kakugo_core.languages import Language
 
 HOW_TO = ("run `kakugo judge --model A --opponent B --prompts FILE --language LANG` "
           "(or set judge.prompts and judge.opponent)")
@@ -106,15 +106,14 @@ def prepare(name: str, language: Language, options: Mapping[str, Any]) -> JudgeT
 def _default_cache_file(config: Mapping[str, Any]) -> Path:
     from platformdirs import user_cache_dir
 
-    from kakugo_core.teachers import cache_file_for
+    from kakugo_core.toolkit.teachers import cache_file_for
 
     return cache_file_for(config, Path(user_cache_dir("kakugo")) / "judge")
 
 
 def _teacher(options: Mapping[str, Any]) -> tuple[Teacher, bool]:
     """The judge behind the teacher cache, and whether this run owns (and closes) it."""
-    from kakugo_core.teacher_cache import CachedTeacher
-    from kakugo_core.teachers import make_teacher
+    from kakugo_core.toolkit.teachers import CachedTeacher, make_teacher
 
     teacher = options.get("teacher")
     config = options.get("config") or {}

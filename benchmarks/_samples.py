@@ -12,7 +12,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import read_rows
+from kakugo_core.toolkit.data import read_rows
 
 TOPIC_QUESTION = "Which topic is the passage about?"
 SENTENCE_QUESTION = "Which sentence appears in the passage?"

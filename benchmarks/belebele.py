@@ -10,20 +10,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from benchmarks._common import (
+from kakugo_core import hookimpl
+from kakugo_core.errors import KakugoError
+from kakugo_core.languages import Language
+from kakugo_core.toolkit.benchmarks import (
     MCItem,
     MultipleChoiceBenchmark,
     PreparedTask,
     apply_limit,
     common_options,
-    fewshot_for,
-    hub_revision,
-    load_split,
     prompt_hash,
 )
-from kakugo_core import hookimpl
-from kakugo_core.errors import KakugoError
-from kakugo_core.languages import Language
+from kakugo_core.toolkit.data import hub_revision, load_split
+from kakugo_core.toolkit.fewshot import fewshot_for
 
 HUB_ID = "facebook/belebele"
 COLUMNS = ("link", "question_number", "flores_passage", "question", "mc_answer1", "mc_answer2",

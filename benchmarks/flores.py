@@ -15,24 +15,26 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import (
-    BUNDLED_SIB200,
-    MultipleChoiceBenchmark,
-    PreparedTask,
-    Row,
-    Split,
-    apply_limit,
-    common_options,
-    fewshot_for,
-    find_local_file,
-    hub_revision,
-    load_split,
-    prompt_hash,
-)
 from kakugo_core import hookimpl
 from kakugo_core.errors import KakugoError
 from kakugo_core.interfaces import Backend, BenchmarkResult, GenerationRequest, Score
 from kakugo_core.languages import Language, resolve
+from kakugo_core.toolkit.benchmarks import (
+    MultipleChoiceBenchmark,
+    PreparedTask,
+    apply_limit,
+    common_options,
+    prompt_hash,
+)
+from kakugo_core.toolkit.data import (
+    BUNDLED_SIB200,
+    Row,
+    Split,
+    find_local_file,
+    hub_revision,
+    load_split,
+)
+from kakugo_core.toolkit.fewshot import fewshot_for
 
 HUB_ID = "openlanguagedata/flores_plus"
 ENGLISH = "eng_Latn"

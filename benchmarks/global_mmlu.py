@@ -12,22 +12,21 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from benchmarks._common import (
-    MCItem,
-    MultipleChoiceBenchmark,
-    PreparedTask,
-    accuracy_scores,
-    apply_limit,
-    common_options,
-    fewshot_for,
-    hub_revision,
-    load_split,
-    prompt_hash,
-)
 from kakugo_core import hookimpl
 from kakugo_core.errors import KakugoError
 from kakugo_core.interfaces import Score
 from kakugo_core.languages import Language
+from kakugo_core.toolkit.benchmarks import (
+    MCItem,
+    MultipleChoiceBenchmark,
+    PreparedTask,
+    apply_limit,
+    common_options,
+    prompt_hash,
+)
+from kakugo_core.toolkit.data import hub_revision, load_split
+from kakugo_core.toolkit.fewshot import fewshot_for
+from kakugo_core.toolkit.metrics import accuracy_scores
 
 COLUMNS = ("sample_id", "subject", "subject_category", "question", "option_a", "option_b",
            "option_c", "option_d", "answer")

@@ -9,25 +9,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from benchmarks._common import (
-    BUNDLED_SIB200,
-    MCItem,
-    MultipleChoiceBenchmark,
-    PreparedTask,
-    accuracy_scores,
-    apply_limit,
-    bootstrap_stderr,
-    common_options,
-    fewshot_for,
-    hub_revision,
-    load_split,
-    macro_f1,
-    prompt_hash,
-)
 from kakugo_core import hookimpl
 from kakugo_core.errors import KakugoError
 from kakugo_core.interfaces import Score
 from kakugo_core.languages import Language
+from kakugo_core.toolkit.benchmarks import (
+    MCItem,
+    MultipleChoiceBenchmark,
+    PreparedTask,
+    apply_limit,
+    common_options,
+    prompt_hash,
+)
+from kakugo_core.toolkit.data import BUNDLED_SIB200, hub_revision, load_split
+from kakugo_core.toolkit.fewshot import fewshot_for
+from kakugo_core.toolkit.metrics import accuracy_scores, bootstrap_stderr, macro_f1
 
 HUB_ID = "Davlan/sib200"
 LABELS = ("science/technology", "travel", "politics", "sports", "health", "entertainment",

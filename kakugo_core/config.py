@@ -109,16 +109,24 @@ def parse_override(text: str) -> Config:
 
 def load_config(
     path: str | Path | None = None, overrides: Iterable[str] = (),
-    extra: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None, presets: Iterable[str] = (),
 ) -> Config:
-    """Defaults, then ``path``, then ``--set`` overrides, then ``extra`` (from dedicated flags)."""
+    """Defaults (with every plugin's declared settings), then ``presets`` (``--set``-style
+    lines of a preset such as the demo's), then ``path``, then ``--set`` overrides, then
+    ``extra`` (from dedicated flags); plugin settings are checked last."""
+    from kakugo_core import plugin_settings
+
     config = defaults()
+    plugin_settings.add_defaults(config)
+    for text in presets:
+        _merge(config, parse_override(text), f"preset {text}")
     if path:
         _merge(config, read_file(path), str(path))
     for text in overrides:
         _merge(config, parse_override(text), f"--set {text}")
     if extra:
         _merge(config, dict(extra), "command-line flags")
+    plugin_settings.validate(config)
     return config
 
 

@@ -21,8 +21,9 @@ from typing import Any
 
 from kakugo_core.errors import KakugoError
 from kakugo_core.languages import Language
+from kakugo_core.toolkit.data import BUNDLED_SIB200
 
-BUNDLED = Path(__file__).resolve().parent.parent / "benchmarks" / "data" / "sib200"
+BUNDLED = BUNDLED_SIB200
 DEMO_TEACHER_MODEL = "kakugo-corpus-teacher"
 
 #: target-language request wording per context task (Javanese in the demo; any language works:

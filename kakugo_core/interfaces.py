@@ -178,6 +178,9 @@ class BenchmarkResult:
     predictions: list[dict[str, Any]] = field(default_factory=list)
     #: where the items came from, e.g. ``hub:<id>@<revision>``, ``local:<digest>``, ``bundled:...``
     data_source: str = ""
+    #: the model and its revision (content hash or commit), filled in by the scoring engine
+    model: str = ""
+    model_revision: str = ""
 
 
 class Benchmark(ABC):
@@ -188,6 +191,13 @@ class Benchmark(ABC):
     primary_metrics: tuple[str, ...] = ("acc",)
     #: which column of the language registry's ``benchmarks`` map holds this benchmark's code
     coverage_key: str = ""
+    #: how tables and cards name it (default: the name)
+    label: str = ""
+    #: model cards' model-index metadata: the Hub dataset, task type and name, and split
+    hub_dataset: str = ""
+    task_type: str = ""
+    task_name: str = ""
+    split: str = ""
 
     def language_code(self, language: Language) -> str | None:
         """This benchmark's code for the language, or None when it is not covered."""
@@ -225,3 +235,13 @@ class ReleaseTarget(ABC):
     def plan(self, folder: Path) -> Iterable[str]:
         """The relative paths that ``publish`` would upload (for ``--dry-run``)."""
         return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+
+    def describe(self, folder: Path, repo_id: str, options: Mapping[str, Any]) -> list[str]:
+        """The ``--dry-run`` lines: what ``publish`` would do, changing nothing (default: every
+        file of :meth:`plan` as an upload)."""
+        return describe_uploads(folder, self.plan(folder))
+
+
+def describe_uploads(folder: Path, paths: Iterable[str]) -> list[str]:
+    """``upload PATH (SIZE bytes)`` for each path under ``folder``."""
+    return [f"upload {p} ({(Path(folder) / p).stat().st_size} bytes)" for p in paths]

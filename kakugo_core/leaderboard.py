@@ -183,8 +183,10 @@ def select_evaluations(
 ) -> dict[tuple[str, str, str], tuple[Evaluation, dict[str, ResultRow]]]:
     """For each (model, benchmark, language), the chosen evaluation and its rows by metric."""
     groups: dict[tuple[str, str, str], dict[tuple[str, int, str], list[ResultRow]]] = {}
+    rows = list(rows)
+    shown = benchmark_names(rows)
     for row in rows:
-        key = (row.model, row.benchmark, row.language)
+        key = (row.model, shown[id(row)], row.language)
         groups.setdefault(key, {}).setdefault(
             (row.revision, row.n_shot, row.prompt_hash), []
         ).append(row)
@@ -201,6 +203,23 @@ def select_evaluations(
         evaluation = Evaluation(revision, n_shot, prompt_hash, latest.created, latest.versions)
         chosen[key] = (evaluation, {r.metric: r for r in members})
     return chosen
+
+
+def benchmark_names(rows: Sequence[ResultRow]) -> dict[int, str]:
+    """The name each row's benchmark is shown under (keyed by ``id(row)``): its stored name,
+    unless rows of one name come from several plugin distributions (stores merged from machines
+    with different plugins); then each non-built-in distribution's rows show as
+    ``distribution:name``, so two plugins' results are never mixed under one name."""
+    dists: dict[str, set[str]] = {}
+    for row in rows:
+        dists.setdefault(row.benchmark, set()).add(row.versions.get("benchmark_plugin", ""))
+    shown = {}
+    for row in rows:
+        dist = row.versions.get("benchmark_plugin", "")
+        mixed = len(dists[row.benchmark] - {""}) > 1
+        keep = not mixed or dist in ("", "kakugo")
+        shown[id(row)] = row.benchmark if keep else f"{dist}:{row.benchmark}"
+    return shown
 
 
 def primary_metrics(benchmark: str) -> tuple[str, ...] | None:

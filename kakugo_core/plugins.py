@@ -1,6 +1,7 @@
 """The plugin host: loads built-in and third-party plugins and keeps one registry per kind.
 
-Built-in plugins are the public modules of the packages ``plugins``, ``benchmarks`` and
+Built-in plugins are the public modules of the packages ``plugins`` (grouped in ``teachers``,
+``generators``, ``students`` and ``backends``), ``benchmarks`` and
 ``releases`` (names starting with ``_`` are private helpers and are not registered). Third-party
 plugins are entry points in the group ``kakugo``. Each is loaded in isolation: one whose import or
 registration raises is reported in a single warning line and skipped, unless
@@ -66,6 +67,10 @@ class PluginInfo:
     version: str
     hooks: list[str] = field(default_factory=list)
     registered: dict[str, list[str]] = field(default_factory=dict)
+    #: registered name -> its aliases
+    aliases: dict[str, list[str]] = field(default_factory=dict)
+    #: what is wrong with the plugin without stopping it (unknown hooks, unmarked hooks, clashes)
+    problems: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -124,6 +129,11 @@ class Registry:
             )
         return reg
 
+    def storage_name(self, reg: Registration) -> str:
+        """The name results of ``reg`` are stored under: its own name when it owns it, else the
+        qualified ``plugin:name`` (a clashing plugin's results never take the owner's name)."""
+        return reg.name if self._by_name.get(reg.name) is reg else f"{reg.plugin}:{reg.name}"
+
     def create(self, name: str, *args: Any, **kwargs: Any) -> Any:
         """Instantiate the factory registered under ``name``."""
         return self.get(name).factory(*args, **kwargs)
@@ -158,25 +168,43 @@ class PluginHost:
 
     # -- loading ---------------------------------------------------------------------------
     def _fail(self, plugin: str, dist: str, exc: BaseException) -> None:
-        message = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        message = one_line(f"{type(exc).__name__}: {exc}")
         self.failures.append(PluginFailure(plugin, dist, message))
         log.warning("plugin %r from %s failed to load and was skipped: %s", plugin, dist, message)
         if _strict():
             raise exc
 
+    def _problem(self, info: PluginInfo, message: str) -> None:
+        info.problems.append(message)
+        log.warning("plugin %r from %s: %s", info.name, info.distribution, message)
+
+    def _check_hooks(self, module: Any, info: PluginInfo) -> None:
+        """Report hook implementations no spec knows (``register_benchmark``) and functions
+        named like a hook but not marked ``@hookimpl`` (pluggy would ignore both silently)."""
+        known = sorted(n for n, c in vars(self.pm.hook).items() if c.spec is not None)
+        for caller in self.pm.get_hookcallers(module) or []:
+            if caller.spec is None:
+                close = difflib.get_close_matches(caller.name, known, n=1, cutoff=0.6)
+                hint = f"; did you mean {close[0]}?" if close else ""
+                self._problem(info, f"implements unknown hook {caller.name!r}, which Kakugo "
+                                    f"never calls{hint}")
+        marked = {c.name for c in self.pm.get_hookcallers(module) or []}
+        for hook_name in known:
+            candidate = getattr(module, hook_name, None)
+            if callable(candidate) and hook_name not in marked:
+                self._problem(info, f"defines {hook_name}() without @hookimpl, so it is "
+                                    "never called (from kakugo_core import hookimpl)")
+
     def register_module(self, module: Any, name: str, distribution: str, version: str) -> None:
         """Register an imported module (or any object with hookimpls) as a plugin."""
         self.pm.register(module, name=name)
-        self.infos[name] = PluginInfo(name, distribution, version)
+        info = self.infos[name] = PluginInfo(name, distribution, version)
+        self._check_hooks(module, info)
 
     def _load_builtins(self) -> None:
         version = _dist_version(BUILTIN_DISTRIBUTION)
         for package_name in BUILTIN_PACKAGES:
-            package = importlib.import_module(package_name)
-            for mod in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
-                if mod.name.startswith("_"):
-                    continue
-                full = f"{package_name}.{mod.name}"
+            for full in _public_modules(package_name):
                 try:
                     module = importlib.import_module(full)
                 except Exception as exc:  # a broken built-in must not take the CLI down
@@ -208,7 +236,9 @@ class PluginHost:
             try:
                 module = ep.load()
                 self.register_module(module, name, dist, ep.dist.version if ep.dist else "")
-            except Exception as exc:
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # SystemExit too: a plugin must not end the CLI
                 self._fail(name, dist, exc)
 
     # -- registries ------------------------------------------------------------------------
@@ -231,6 +261,8 @@ class PluginHost:
             reg = Registration(kind, name, factory, tuple(aliases), info.name, info.distribution)
             owner = registry.add(reg)
             info.registered.setdefault(kind, []).append(name)
+            if aliases:
+                info.aliases[name] = list(aliases)
             if owner is not None:
                 msg = (
                     f"{registry.noun} {name!r} from {info.distribution} ({info.name}) clashes with "
@@ -238,11 +270,14 @@ class PluginHost:
                     f"'{info.name}:{name}'"
                 )
                 self.clashes.append(msg)
+                info.problems.append(msg)
                 log.warning(msg)
 
         try:
             impl.function(register=register)
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
             self._fail(info.name, info.distribution, exc)
 
     def add_commands(self, cli: Any) -> None:
@@ -251,13 +286,35 @@ class PluginHost:
             info = self.infos[impl.plugin_name]
             try:
                 impl.function(cli=cli)
-            except Exception as exc:
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:
                 self._fail(info.name, info.distribution, exc)
 
     def registry(self, kind: str) -> Registry:
         """The registry of one kind: teachers, students, benchmarks, generators, backends,
         release_targets."""
         return self.registries[kind]
+
+
+def one_line(message: str, limit: int = 400) -> str:
+    """All lines of a message joined into one (pluggy's validation errors put the cause last),
+    shortened to ``limit`` characters."""
+    text = " ".join(line.strip() for line in message.splitlines() if line.strip())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _public_modules(package_name: str) -> list[str]:
+    """The public modules of a built-in package and of its public sub-packages (e.g.
+    ``plugins.teachers.openai_teacher``), sorted; names starting with ``_`` are helpers."""
+    package = importlib.import_module(package_name)
+    found = []
+    for mod in pkgutil.iter_modules(package.__path__):
+        if mod.name.startswith("_"):
+            continue
+        full = f"{package_name}.{mod.name}"
+        found.extend(_public_modules(full) if mod.ispkg else [full])
+    return sorted(found)
 
 
 def _normalise(dist: str) -> str:

@@ -30,8 +30,9 @@ from typing import Any
 from kakugo_core.config import Config, load_config
 from kakugo_core.errors import KakugoError
 from kakugo_core.files import write_text_atomic
-from kakugo_core.interfaces import ReleaseResult
+from kakugo_core.interfaces import ReleaseResult, ReleaseTarget, describe_uploads
 from kakugo_core.languages import Language, resolve
+from kakugo_core.plugin_settings import settings_for
 from kakugo_core.store import ResultsStore
 
 Echo = Callable[[str], None]
@@ -84,7 +85,7 @@ def default_repo_id(
 ) -> str:
     """``[release].repo_name`` filled in: ``{user}``, ``{size}`` (from the parameter count:
     "3b", "150k"), ``{iso639_3}``, ``{iso639_1}``, ``{language}`` (the FLORES id)."""
-    from releases._bundle import parameter_count, size_label
+    from kakugo_core.toolkit.release_files import parameter_count, size_label
 
     cfg = config or load_config()
     lang = resolve(language)
@@ -146,7 +147,7 @@ def dataset_out_dir(out_dir: Path) -> Path:
 
 # -- assembling --------------------------------------------------------------------------------
 def _stage(destination: Path, build: Callable[[Path], None]) -> Path:
-    from releases._bundle import replace_dir, staging_dir
+    from kakugo_core.toolkit.release_files import replace_dir, staging_dir
 
     staged = staging_dir(destination)
     try:
@@ -182,16 +183,25 @@ def prepare_release(
     Model files are copied, so retraining in place cannot alter a release;
     ``link_model_files=True`` hard-links them instead (for a folder that is uploaded and then
     deleted)."""
-    from releases._bundle import (
+    from kakugo_core.toolkit.cards import (
+        build_model_card,
+        eval_results_files,
+        read_training_summary,
+    )
+    from kakugo_core.toolkit.comparison import (
+        build_comparison,
+        render_csv,
+        render_json,
+        render_markdown,
+    )
+    from kakugo_core.toolkit.plots import plot_base_vs_student
+    from kakugo_core.toolkit.release_files import (
         check_model_dir,
         link_or_copy,
         model_files,
         parameter_count,
         size_label,
     )
-    from releases._card import build_model_card, eval_results_files, read_training_summary
-    from releases._plots import plot_base_vs_student
-    from releases._tables import build_comparison, render_csv, render_json, render_markdown
 
     cfg = config or load_config()
     model_dir, out_dir = Path(model_dir), Path(out_dir)
@@ -260,7 +270,7 @@ def prepare_dataset_release(
     it has one, else a generated one)."""
     from datasets import Dataset, DatasetDict, load_from_disk
 
-    from releases._card import build_dataset_card
+    from kakugo_core.toolkit.cards import build_dataset_card
 
     cfg = config or load_config()
     dataset_dir, out_dir = Path(dataset_dir), Path(out_dir)
@@ -301,7 +311,7 @@ def prepare_dataset_release(
 def _token_for(target: Any, dry_run: bool) -> str | None:
     if not getattr(target, "needs_token", False):
         return None
-    from releases._hub import get_token
+    from kakugo_core.toolkit.hub import get_token
 
     if dry_run:
         try:
@@ -339,7 +349,7 @@ def release(
     remotely. With ``dataset_dir`` the dataset is published first, to ``<repo_id>-data``.
     """
     from kakugo_core.plugins import create
-    from releases._bundle import check_model_dir
+    from kakugo_core.toolkit.release_files import check_model_dir
 
     say = echo or (lambda _line: None)
     cfg = config or load_config()
@@ -366,6 +376,7 @@ def release(
         "private": cfg["release"]["private"] if private is None else private,
         "revision": revision, "create_pr": create_pr,
         "tag": tag if tag else cfg["release"]["tag"],
+        **settings_for(cfg, "release_targets", target),
         **dict(target_options or {}),
     }
     is_folder = not getattr(publisher, "needs_token", False)
@@ -403,7 +414,10 @@ def release(
                                f" (private={bool(opts['private'])}, "
                                f"revision={opts['revision'] or 'main'}, "
                                f"create_pr={bool(opts['create_pr'])})"))
-                plan.extend(f"  {line}" for line in publisher.describe(path, rid, opts))
+                describe = getattr(publisher, "describe", None)
+                lines = (describe(path, rid, opts) if callable(describe)
+                         else describe_uploads(path, ReleaseTarget.plan(publisher, path)))
+                plan.extend(f"  {line}" for line in lines)
             for line in plan:
                 say(line)
             return Release(str(dest or folder), None, False, [], repo_id=repo_id, target=target,

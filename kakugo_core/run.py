@@ -127,6 +127,7 @@ def run_language(language: str | Language, config: Config, options: RunOptions) 
                             cost_usd=hours * options.gpu_price_per_hour)
 
     def bench(stage_dir: Path) -> StageOutcome:
+        from kakugo_core.plugin_settings import tables
         from kakugo_core.scoring import run_bench
         from kakugo_core.teacher_cache import paid_usage
 
@@ -149,7 +150,8 @@ def run_language(language: str | Language, config: Config, options: RunOptions) 
                 predictions_dir=stage_dir / "predictions", progress=options.progress,
                 chat_template=bool(cfg["chat_template"]),
                 benchmark_options={"revisions": cfg["revisions"],
-                                   "max_new_tokens": cfg["max_new_tokens"]},
+                                   "max_new_tokens": cfg["max_new_tokens"],
+                                   "plugin_settings": tables(config, "benchmarks")},
                 n_shot_by_benchmark=cfg["n_shot_by_benchmark"],
             )
             per_model = len(results) // 2  # the base's cells, then the student's

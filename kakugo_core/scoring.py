@@ -26,8 +26,10 @@ from kakugo_core import __version__
 from kakugo_core.errors import KakugoError
 from kakugo_core.interfaces import Backend, Benchmark, BenchmarkResult, Score
 from kakugo_core.languages import Language, resolve
+from kakugo_core.plugin_settings import values
 from kakugo_core.plugins import registry
 from kakugo_core.store import ENGINE_VERSION, ResultsStore
+from kakugo_core.toolkit.settings import declared_settings
 
 
 @dataclass
@@ -39,6 +41,8 @@ class Cell:
     prompt_hash: str | None  # None: the benchmark cannot tell before running (third party)
     n_items: int | None
     options: Mapping[str, Any] = field(default_factory=dict)  # this cell's benchmark options
+    #: which plugin distribution and version the benchmark came from (stored with the result)
+    identity: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def n_shot(self) -> int:
@@ -54,29 +58,49 @@ def _plan(
     benchmarks: Sequence[str | Benchmark], languages: Sequence[str | Language],
     options: Mapping[str, Any], n_shot_by_benchmark: Mapping[str, int] | None = None,
 ) -> list[Cell]:
-    benches = [
-        b if isinstance(b, Benchmark) else registry("benchmarks").create(b) for b in benchmarks
-    ]
+    benches = [_instantiate(b) for b in benchmarks]
     langs = [resolve(lang) for lang in languages]
     if not benches or not langs:
         raise KakugoError("nothing to score: give at least one benchmark and one language")
     cells = []
-    for bench in benches:
+    for bench, identity in benches:
         bench_options = dict(options)
+        settings = declared_settings(type(bench))
+        if settings:  # the plugin's own settings ([bench.<name>]) reach it with the options
+            table = (options.get("plugin_settings") or {}).get(identity.get("name", ""), {})
+            bench_options.update(values(settings, table, f"bench.{identity.get('name', '')}"))
         if n_shot_by_benchmark and bench.name in n_shot_by_benchmark:
             bench_options["n_shot"] = int(n_shot_by_benchmark[bench.name])
         for lang in langs:
             prepare = getattr(bench, "prepare", None)
             if callable(prepare):
                 task = prepare(lang, bench_options)  # raises NotCoveredError, data errors
-                cells.append(Cell(bench, lang, task.prompt_hash, len(task.items), bench_options))
+                cells.append(Cell(bench, lang, task.prompt_hash, len(task.items), bench_options,
+                                  identity))
             else:
                 if not bench.language_code(lang):
                     from kakugo_core.errors import NotCoveredError
 
                     raise NotCoveredError(f"{bench.name} does not cover {lang.name} ({lang.id})")
-                cells.append(Cell(bench, lang, None, None, bench_options))
+                cells.append(Cell(bench, lang, None, None, bench_options, identity))
     return cells
+
+
+def _instantiate(benchmark: str | Benchmark) -> tuple[Benchmark, dict[str, str]]:
+    """A benchmark object and the plugin identity its results are stored with. One created
+    from the registry is named as the registry stores it (``plugin:name`` for a clashing
+    plugin), so its results are never attributed to another plugin."""
+    if isinstance(benchmark, Benchmark):
+        return benchmark, {}
+    from kakugo_core.plugins import get_host
+
+    benchmarks = registry("benchmarks")
+    reg = benchmarks.get(benchmark)
+    bench = reg.factory()
+    bench.name = benchmarks.storage_name(reg)
+    info = get_host().infos.get(reg.plugin)
+    return bench, {"name": reg.name, "benchmark_plugin": reg.distribution,
+                   "benchmark_plugin_version": info.version if info else ""}
 
 
 def _versions(backend: Backend, backend_name: str) -> dict[str, str]:
@@ -128,7 +152,8 @@ def stored_result(
     ]
     return BenchmarkResult(
         cell.benchmark.name, cell.language.id, n_shot, cell.prompt_hash or "",
-        [Score(r.metric, r.value, r.stderr, r.n) for r in rows],
+        [Score(r.metric, r.value, r.stderr, r.n) for r in rows], model=model,
+        model_revision=revision,
     )
 
 
@@ -235,6 +260,8 @@ def run_bench(
                     result = cell.benchmark.evaluate(
                         scorer, cell.language, {**cell.options, "progress": bars.advance_items}
                     )
+                    result.benchmark = cell.benchmark.name  # the name it was planned under
+                    result.model, result.model_revision = model, revision
                     if predictions_dir:
                         write_predictions(
                             Path(predictions_dir) / model_slug(model) / result.benchmark
@@ -242,6 +269,7 @@ def run_bench(
                     versions = _versions(scorer, backend)
                     if result.data_source:
                         versions["data_source"] = result.data_source
+                    versions.update({k: v for k, v in cell.identity.items() if k != "name"})
                     store.put_result(model, revision, result, versions)
                     results.append(result)
                     bars.advance_cell()

@@ -110,7 +110,12 @@ def teacher_options(config: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     plugin = section.get("plugin")
     if not plugin:
         raise KakugoError("no teacher plugin configured: set teacher.plugin (e.g. 'openai')")
-    options = {k: v for k, v in section.items() if k not in HOST_KEYS}
+    options = {k: v for k, v in section.items()
+               if k not in HOST_KEYS and not isinstance(v, dict)}  # tables: plugins' settings
+    if "teacher" in config:
+        from kakugo_core.plugin_settings import settings_for
+
+        options.update(settings_for(config, "teachers", str(plugin)))
     return str(plugin), options
 
 

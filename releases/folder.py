@@ -31,7 +31,7 @@ class FolderTarget(ReleaseTarget):
         return Path(out)
 
     def _changes(self, folder: Path, dest: Path) -> tuple[list[str], list[str], list[str]]:
-        from releases._bundle import tree_digest
+        from kakugo_core.toolkit.release_files import tree_digest
 
         new = tree_digest(folder)
         old = tree_digest(dest) if dest.is_dir() else {}
@@ -40,7 +40,12 @@ class FolderTarget(ReleaseTarget):
         return upload, unchanged, sorted(set(old) - set(new))
 
     def publish(self, folder: Path, repo_id: str, options: Mapping[str, Any]) -> ReleaseResult:
-        from releases._bundle import iter_files, link_or_copy, replace_dir, staging_dir
+        from kakugo_core.toolkit.release_files import (
+            iter_files,
+            link_or_copy,
+            replace_dir,
+            staging_dir,
+        )
 
         folder, dest = Path(folder), self._destination(options)
         if dest.exists() and not dest.is_dir():

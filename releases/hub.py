@@ -33,7 +33,8 @@ class HubTarget(ReleaseTarget):
 
     def default_user(self, options: Mapping[str, Any]) -> str:
         """The token owner's name, for ``{user}`` in repository names."""
-        from releases._hub import get_token, whoami
+        from kakugo_core.toolkit.hub import get_token
+        from releases._hub import whoami
 
         return whoami(options.get("token") or get_token())
 

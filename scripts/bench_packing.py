@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO))
 def conversations(n: int, seed: int) -> list[dict]:
     from kakugo_core.testing import read_sib200_texts
 
-    sib = REPO / "benchmarks" / "data" / "sib200"
+    sib = REPO / "kakugo_core" / "data" / "sib200"
     texts = read_sib200_texts(sib, ["jav_Latn", "eng_Latn", "sun_Latn", "yor_Latn", "swh_Latn"])
     rng = random.Random(seed)
     rows = []
@@ -78,12 +78,12 @@ def main() -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from kakugo_core.testing import build_tiny_model, read_sib200_texts
-    from plugins import _sft_data as data
-    from plugins import _varlen
+    from plugins.students import _sft_data as data
+    from plugins.students import _varlen
 
     torch.manual_seed(args.seed)
     with tempfile.TemporaryDirectory() as tmp:
-        texts = read_sib200_texts(REPO / "benchmarks" / "data" / "sib200", ["eng_Latn",
+        texts = read_sib200_texts(REPO / "kakugo_core" / "data" / "sib200", ["eng_Latn",
                                                                               "jav_Latn"])
         path = build_tiny_model(Path(tmp) / "m", texts, hidden_size=args.hidden,
                                 num_layers=args.layers, num_heads=args.hidden // 32,

@@ -59,7 +59,7 @@ def requests_for(level: int, rounds: int, tag: str) -> list[TeacherRequest]:
 def run_teacher(
     base_url: str, level: int, rounds: int, cache_dir: Path | None, http_client: str = "httpx"
 ) -> float:
-    from plugins._openai_client import OpenAITeacher
+    from plugins.teachers._openai_client import OpenAITeacher
 
     teacher = OpenAITeacher(model="bench", base_url=base_url, concurrency=level, max_tokens=16,
                             http_client=http_client)

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-SIB200 = REPO / "benchmarks" / "data" / "sib200"
+SIB200 = REPO / "kakugo_core" / "data" / "sib200"
 
 
 def read_rows(language: str, split: str) -> list[tuple[str, str]]:

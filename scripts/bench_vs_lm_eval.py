@@ -32,7 +32,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-SIB = ROOT / "benchmarks" / "data" / "sib200"
+SIB = ROOT / "kakugo_core" / "data" / "sib200"
 
 
 def build_model(work: Path, layers: int, hidden: int, train_steps: int) -> Path:
@@ -83,11 +83,11 @@ def main() -> None:
     import transformers
     from lm_eval.tasks import TaskManager
 
-    from benchmarks._common import LoglikelihoodRequest
     from benchmarks._samples import belebele_rows
     from kakugo_core.languages import resolve
+    from kakugo_core.lm_eval_tasks import export_task
     from kakugo_core.plugins import create
-    from plugins._lm_eval_impl import export_task
+    from kakugo_core.toolkit.data import LoglikelihoodRequest
 
     work = Path(tempfile.mkdtemp(prefix="kakugo-bench-vs-lm-eval-"))
     model = Path(args.model) if args.model else build_model(

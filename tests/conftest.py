@@ -17,7 +17,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO = Path(__file__).resolve().parent.parent
 #: real SIB-200 samples bundled with the package (licence note in SOURCE.md beside them)
-SIB200_DIR = REPO / "benchmarks" / "data" / "sib200"
+SIB200_DIR = REPO / "kakugo_core" / "data" / "sib200"
 
 
 @pytest.fixture(autouse=True)

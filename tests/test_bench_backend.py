@@ -91,7 +91,7 @@ def test_generation_stops_at_the_stop_string_and_respects_the_budget(hf):
 
 
 def test_revision_is_a_content_hash_of_the_local_folder(hf, tiny_model):
-    from plugins._hf_backend import local_revision
+    from plugins.backends._hf_backend import local_revision
 
     assert hf.revision == local_revision(tiny_model)
     assert hf.revision.startswith("sha256:")

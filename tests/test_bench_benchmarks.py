@@ -62,7 +62,7 @@ def test_sib200_few_shot_is_deterministic_and_never_the_scored_item():
 
 
 def test_fewshot_skips_excluded_keys():
-    from benchmarks._common import fewshot_for
+    from kakugo_core.toolkit.fewshot import fewshot_for
 
     pool = [{"id": str(i)} for i in range(6)]
     picked = fewshot_for(pool, 3, {"0", "1", "2"}, key=lambda r: r["id"], seed="x")
@@ -73,7 +73,7 @@ def test_fewshot_skips_excluded_keys():
 
 
 def test_an_excluded_shot_is_replaced_in_place_so_prompts_share_a_prefix():
-    from benchmarks._common import fewshot_for
+    from kakugo_core.toolkit.fewshot import fewshot_for
 
     pool = [{"id": str(i)} for i in range(20)]
     base = [r["id"] for r in fewshot_for(pool, 3, set(), key=lambda r: r["id"], seed="y")]
@@ -158,7 +158,7 @@ def test_corpus_scores_match_sacrebleu():
 
 
 def test_binomial_stderr_and_macro_f1():
-    from benchmarks._common import macro_f1, mean_stderr
+    from kakugo_core.toolkit.metrics import macro_f1, mean_stderr
 
     assert mean_stderr([1, 0, 1, 1]) == pytest.approx((0.75 * 0.25 / 3) ** 0.5)
     assert macro_f1(["a", "a", "b"], ["a", "b", "b"], ["a", "b", "c"]) == pytest.approx(

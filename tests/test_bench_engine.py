@@ -152,12 +152,15 @@ def test_cli_bench_json_follows_lm_eval_schema(tiny_model, tmp_path):
             "--limit", "4", "--n-shot", "1", "--data-dir", str(data),
             "--db", str(tmp_path / "r.sqlite"), "--json"]
     # sib200 from --data-dir needs its files there too
-    shutil.copytree(Path(__file__).parent.parent / "benchmarks" / "data" / "sib200" /
+    shutil.copytree(Path(__file__).parent.parent / "kakugo_core" / "data" / "sib200" /
                     "jav_Latn", data / "sib200" / "jav_Latn")
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
     assert len(out) == 1 and out[0]["config"]["model"] == str(tiny_model)
+    from kakugo_core.files import model_folder_revision
+
+    assert out[0]["config"]["model_revision"] == model_folder_revision(tiny_model)
     task = out[0]["results"]["belebele_jav_Latn"]
     assert 0 <= task["acc,none"] <= 1 and "acc_stderr,none" in task
     assert out[0]["n-shot"]["sib200_jav_Latn"] == 1
@@ -165,6 +168,8 @@ def test_cli_bench_json_follows_lm_eval_schema(tiny_model, tmp_path):
 
     table = CliRunner().invoke(cli, args[:-1])
     assert table.exit_code == 0 and "sib200" in table.output  # table from the store
+    again = json.loads(CliRunner().invoke(cli, args).output)  # stored cells, skipped
+    assert again[0]["config"]["model_revision"] == out[0]["config"]["model_revision"]
 
 
 def test_bench_help_is_fast_and_explains(tmp_path):

@@ -57,7 +57,7 @@ def test_exported_task_run_by_lm_eval_gives_the_same_predictions(
     import lm_eval
     from lm_eval.tasks import TaskManager
 
-    from plugins._lm_eval_impl import export_task
+    from kakugo_core.lm_eval_tasks import export_task
 
     ours, theirs = backends
     bench = create("benchmarks", benchmark)

@@ -11,11 +11,11 @@ import pytest
 from kakugo_core.errors import ConfigError, KakugoError
 from kakugo_core.generation import prompt_templates, read_rows, render
 from kakugo_core.jsonparse import JSONExtractionError
-from plugins._gen_common import count_tokens, truncate_tokens
-from plugins._gen_sources import corpus_texts, instruction_rows
-from plugins.improve_generator import chosen_for_improvement
-from plugins.responses_generator import prompts_to_answer
-from plugins.translate_generator import TranslationRejected, check_translation, eligible
+from plugins.generators._gen_common import count_tokens, truncate_tokens
+from plugins.generators._gen_sources import corpus_texts, instruction_rows
+from plugins.generators.improve_generator import chosen_for_improvement
+from plugins.generators.responses_generator import prompts_to_answer
+from plugins.generators.translate_generator import TranslationRejected, check_translation, eligible
 
 FIXTURE = Path(__file__).parent / "fixtures" / "instructions" / "infinity_instruct_sample.jsonl"
 SOURCE = [
@@ -191,7 +191,7 @@ def test_an_unreachable_hub_corpus_is_one_clear_error() -> None:
 def test_a_streamed_instruction_set_is_shuffled_with_the_seed_and_filtered() -> None:
     from datasets import Dataset
 
-    from plugins.translate_generator import sample_stream
+    from plugins.generators.translate_generator import sample_stream
 
     rows = list(instruction_rows(str(FIXTURE), ""))
     stream = Dataset.from_list(rows).to_iterable_dataset(num_shards=2)  # streams like the Hub

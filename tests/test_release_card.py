@@ -19,7 +19,7 @@ from kakugo_core.release import (
     release,
 )
 from kakugo_core.store import ResultsStore
-from releases._bundle import parameter_count, size_label, tree_digest
+from kakugo_core.toolkit.release_files import parameter_count, size_label, tree_digest
 
 REPO_ID = "alice/kakugo-150k-jav"
 BASE = "tiny/base-model"
@@ -225,12 +225,12 @@ def test_a_failed_rebuild_keeps_the_previous_release(
 ) -> None:
     out = _prepare(student, store, tmp_path / "release")
     before = tree_digest(out)
-    import releases._plots
+    import kakugo_core.toolkit.plots
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(releases._plots, "plot_base_vs_student", broken)
+    monkeypatch.setattr(kakugo_core.toolkit.plots, "plot_base_vs_student", broken)
     with pytest.raises(RuntimeError):
         _prepare(student, store, out)
     assert tree_digest(out) == before

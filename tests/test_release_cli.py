@@ -49,7 +49,7 @@ def test_default_repository_name_and_folder(
     tiny_model: Path, db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capfd: pytest.CaptureFixture[str]
 ) -> None:
-    from releases._bundle import parameter_count, size_label
+    from kakugo_core.toolkit.release_files import parameter_count, size_label
 
     monkeypatch.chdir(tmp_path)
     assert _cli("release", "--model", str(tiny_model), "--base", "tiny/base", "--language",

@@ -58,7 +58,8 @@ def test_unknown_teacher_and_bad_settings_are_clear_errors() -> None:
 
 def test_registering_teachers_imports_no_heavy_library() -> None:
     code = (
-        "import sys; import plugins.openai_teacher, plugins.transformers_teacher, "
+        "import sys; import plugins.teachers.openai_teacher, "
+        "plugins.teachers.transformers_teacher, "
         "kakugo_core.teachers, kakugo_core.teacher_cache, kakugo_core.teacher_server;"
         "heavy = {'torch', 'transformers', 'httpx2', 'httpx', 'huggingface_hub', 'datasets'};"
         "print(sorted(heavy & set(sys.modules)))"

@@ -21,7 +21,7 @@ def test_expansion_lowers_fertility_and_initialises_new_rows(tiny_model, javanes
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from plugins import _vocab
+    from plugins.students import _vocab
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     model = AutoModelForCausalLM.from_pretrained(tiny_model)
@@ -55,7 +55,7 @@ def test_expansion_lowers_fertility_and_initialises_new_rows(tiny_model, javanes
 def test_expansion_needs_text_to_learn_from(tiny_model):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from plugins import _vocab
+    from plugins.students import _vocab
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     model = AutoModelForCausalLM.from_pretrained(tiny_model)
@@ -75,7 +75,7 @@ def _by_id(sib200_dir, lang):
 
 
 def test_parallel_alignment_texts_pair_translations(sib200_dir):
-    from plugins import _alignment
+    from plugins.students import _alignment
 
     texts = _alignment.parallel_texts(sib200_dir, ["jav_Latn", "eng_Latn"])
     jav, eng = _by_id(sib200_dir, "jav_Latn"), _by_id(sib200_dir, "eng_Latn")

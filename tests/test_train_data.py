@@ -25,7 +25,7 @@ def _decoded_assistant_text(tokenizer, ids, mask):
 
 
 def test_mask_covers_exactly_the_assistant_turns(tokenizer, sample_rows):
-    from plugins import _sft_data as data
+    from plugins.students import _sft_data as data
 
     for row in sample_rows:
         ids, mask = data.assistant_mask(tokenizer, data.conversation(row), True)
@@ -40,7 +40,7 @@ def test_mask_covers_exactly_the_assistant_turns(tokenizer, sample_rows):
 
 
 def test_prefix_rendering_finds_the_same_mask_as_generation_blocks(tokenizer, sample_rows):
-    from plugins import _sft_data as data
+    from plugins.students import _sft_data as data
 
     for row in sample_rows:
         messages = data.conversation(row)
@@ -52,7 +52,7 @@ def test_template_without_generation_blocks_uses_prefix_rendering(tiny_model, sa
     from transformers import AutoTokenizer
 
     from kakugo_core.testing import CHAT_TEMPLATE
-    from plugins import _sft_data as data
+    from plugins.students import _sft_data as data
 
     plain = AutoTokenizer.from_pretrained(tiny_model)
     plain.chat_template = CHAT_TEMPLATE.replace("{% generation %}", "").replace(
@@ -67,7 +67,7 @@ def test_template_without_generation_blocks_uses_prefix_rendering(tiny_model, sa
 def test_empty_mask_fails_loudly(tiny_model, sample_rows):
     from transformers import AutoTokenizer
 
-    from plugins import _sft_data as data
+    from plugins.students import _sft_data as data
 
     silent = AutoTokenizer.from_pretrained(tiny_model)
     silent.chat_template = ("{% for m in messages %}{% if m['role'] != 'assistant' %}"
@@ -78,7 +78,7 @@ def test_empty_mask_fails_loudly(tiny_model, sample_rows):
 
 
 def test_truncation_that_removes_a_whole_answer_fails_or_drops(tokenizer, sample_rows):
-    from plugins import _sft_data as data
+    from plugins.students import _sft_data as data
 
     row = sample_rows[3]  # two turns
     ids, mask = data.assistant_mask(tokenizer, data.conversation(row))
@@ -93,7 +93,7 @@ def test_truncation_that_removes_a_whole_answer_fails_or_drops(tokenizer, sample
 
 
 def test_rows_must_alternate_user_and_assistant(tokenizer):
-    from plugins import _sft_data as data
+    from plugins.students import _sft_data as data
 
     bad = {"system": "", "messages": [{"role": "assistant", "content": "hi"}]}
     with pytest.raises(KakugoError, match="alternate"):
@@ -101,7 +101,7 @@ def test_rows_must_alternate_user_and_assistant(tokenizer):
 
 
 def test_packing_fills_bins_and_restarts_positions(tokenizer, sample_rows):
-    from plugins import _sft_data as data
+    from plugins.students import _sft_data as data
 
     examples = data.tokenize_split(tokenizer, sample_rows, 4096)
     bins = data.pack_examples(examples, 512)
@@ -123,8 +123,8 @@ def test_packed_examples_do_not_attend_to_each_other(attention, tiny_model, toke
     import torch
     from transformers import AutoModelForCausalLM
 
-    from plugins import _sft_data as data
-    from plugins import _varlen
+    from plugins.students import _sft_data as data
+    from plugins.students import _varlen
 
     _varlen.register()
     model = AutoModelForCausalLM.from_pretrained(tiny_model,
@@ -143,7 +143,7 @@ def test_packed_examples_do_not_attend_to_each_other(attention, tiny_model, toke
 
 
 def test_padded_collator_masks_padding(tokenizer, sample_rows):
-    from plugins import _sft_data as data
+    from plugins.students import _sft_data as data
 
     examples = data.tokenize_split(tokenizer, sample_rows[:4], 4096)
     rows = data.build_rows(examples, packing=False, max_length=4096)
@@ -157,7 +157,7 @@ def test_padded_collator_masks_padding(tokenizer, sample_rows):
 def test_dataset_errors_are_one_line(tmp_path, sib200_dir, dataset_builder):
     from datasets import Dataset, DatasetDict
 
-    from plugins import _sft_data as data
+    from plugins.students import _sft_data as data
 
     with pytest.raises(KakugoError, match="does not exist"):
         data.load_kakugo_dataset(tmp_path / "missing")

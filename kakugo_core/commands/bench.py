@@ -68,10 +68,12 @@ def bench(
       kakugo tiny-model tiny && kakugo bench -m tiny -b sib200 -l jav_Latn --limit 50
     """
     from kakugo_core.config import load_config, section
+    from kakugo_core.plugin_settings import settings_for, tables
     from kakugo_core.scoring import lm_eval_schema, run_bench
     from kakugo_core.store import ResultsStore
 
-    cfg = section(load_config(config_file, overrides), "bench")
+    config = load_config(config_file, overrides)
+    cfg = section(config, "bench")
     names = _split(benchmark_names) or list(cfg["benchmarks"])
     languages = _split(language_names)
     backend_name = backend or cfg["backend"]
@@ -80,6 +82,7 @@ def bench(
         backend_options.update(device=device or cfg["device"], dtype=cfg["dtype"])
     elif device:
         backend_options["device"] = device
+    backend_options.update(settings_for(config, "backends", backend_name))
     n = cfg["n_shot"] if n_shot is None else n_shot
     if export_dir:
         _export(export_dir, names, languages, {
@@ -101,17 +104,19 @@ def bench(
             progress=not (no_progress or as_json),
             chat_template=cfg["chat_template"] if chat_template is None else chat_template,
             benchmark_options={"revisions": cfg["revisions"],
-                               "max_new_tokens": cfg["max_new_tokens"]},
+                               "max_new_tokens": cfg["max_new_tokens"],
+                               "plugin_settings": tables(config, "benchmarks")},
             n_shot_by_benchmark=cfg["n_shot_by_benchmark"] if n_shot is None else None,
         )
         if as_json:
-            per_model = len(results) // max(1, len(models))
-            out = [lm_eval_schema(results[i * per_model:(i + 1) * per_model], model)
-                   for i, model in enumerate(models)]
+            out = []
+            for model in models:
+                mine = [r for r in results if r.model == model]
+                out.append(lm_eval_schema(mine, model, mine[0].model_revision if mine else ""))
             click.echo(json.dumps(out, indent=2, ensure_ascii=False))
             return
-        mixed = n_shot is None and bool(cfg["n_shot_by_benchmark"])
-        _print_table(store, list(models), results, None if mixed else n)
+        shots = {r.n_shot for r in results}  # a benchmark may fix its own (e.g. 0-shot)
+        _print_table(store, list(models), results, shots.pop() if len(shots) == 1 else None)
     finally:
         store.close()
 
@@ -120,8 +125,8 @@ def _export(
     out_dir: str, names: list[str], languages: list[str], options: dict[str, Any]
 ) -> None:
     from kakugo_core.languages import resolve
+    from kakugo_core.lm_eval_tasks import export_task
     from kakugo_core.plugins import registry
-    from plugins._lm_eval_impl import export_task
 
     benches = [registry("benchmarks").create(name) for name in names]
     langs = [resolve(lang) for lang in languages]

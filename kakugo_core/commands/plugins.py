@@ -22,6 +22,9 @@ def plugins(as_json: bool) -> None:
             "version": info.version,
             "hooks": info.hooks,
             "registered": info.registered,
+            "aliases": info.aliases,
+            "settings": _settings(host, info.name),
+            "problems": info.problems,
         }
         for info in sorted(host.infos.values(), key=lambda i: (i.distribution != "kakugo", i.name))
     ]
@@ -37,10 +40,38 @@ def plugins(as_json: bool) -> None:
     for col in ("plugin", "distribution", "version", "registered"):
         table.add_column(col)
     for row in rows:
-        registered = "; ".join(f"{k}: {', '.join(v)}" for k, v in row["registered"].items())
+        registered = "; ".join(
+            f"{k}: {', '.join(_with_aliases(n, row['aliases']) for n in v)}"
+            for k, v in row["registered"].items())
         table.add_row(row["name"], row["distribution"], row["version"], registered or "-")
     console = Console()
     console.print(table)
+    for row in rows:
+        for problem in row["problems"]:
+            console.print(f"[yellow]problem[/yellow] {row['name']} ({row['distribution']}): "
+                          f"{problem}")
     for failure in failures:
         console.print(f"[red]failed[/red] {failure['plugin']} ({failure['distribution']}): "
                       f"{failure['error']}")
+
+
+def _with_aliases(name: str, aliases: dict[str, list[str]]) -> str:
+    also = aliases.get(name)
+    return f"{name} (alias {', '.join(also)})" if also else name
+
+
+def _settings(host: Any, plugin: str) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """The settings each registration of ``plugin`` declares, by kind and name."""
+    from kakugo_core.toolkit.settings import declared_settings
+
+    out: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for kind, registry in host.registries.items():
+        for reg in registry:
+            if reg.plugin == plugin:
+                try:
+                    settings = declared_settings(reg.factory)
+                except TypeError:
+                    continue
+                if settings:
+                    out.setdefault(kind, {})[reg.name] = [s.describe() for s in settings]
+    return out

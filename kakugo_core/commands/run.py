@@ -103,7 +103,8 @@ def run_command(language: str | None, languages: str | None, demo: bool, config_
         click.echo(f"[{lang.id}] run folder {folder}", err=True)
         if demo:
             with _demo(lang.id, folder) as demo_sets:
-                config = load_config(config_file, [*demo_sets, *overrides])
+                # the demo's settings first, so a --config file can change them (a real base)
+                config = load_config(config_file, overrides, presets=demo_sets)
                 summaries.append(run_language(lang, config, options))
         else:
             summaries.append(run_language(lang, load_config(config_file, overrides), options))

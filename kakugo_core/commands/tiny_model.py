@@ -20,13 +20,12 @@ def tiny_model(out_dir: str, languages: str, layers: int, hidden: int, vocab: in
     The model is untrained (random weights) - for trying `kakugo bench` and the pipeline
     offline, not for its scores. Rebuilding with the same options reuses the folder.
     """
-    from pathlib import Path
 
-    import benchmarks
     from kakugo_core.errors import KakugoError
     from kakugo_core.testing import build_tiny_model, read_sib200_texts
+    from kakugo_core.toolkit.data import BUNDLED_SIB200
 
-    data = Path(benchmarks.__file__).resolve().parent / "data" / "sib200"
+    data = BUNDLED_SIB200
     codes = [c.strip() for c in languages.split(",") if c.strip()]
     missing = [c for c in codes if not (data / c).is_dir()]
     if missing:

@@ -23,7 +23,7 @@ import pytest
 from kakugo_core.interfaces import GenerationRequest, LoglikelihoodRequest, TeacherRequest
 from kakugo_core.plugins import create
 from kakugo_core.testing import read_sib200_texts
-from plugins._vllm_backend_impl import vllm_installed
+from plugins.backends._vllm_backend_impl import vllm_installed
 
 # not importorskip: tests/ is on sys.path, so `import vllm` would find this folder as an empty
 # namespace package where vLLM is not installed
@@ -281,7 +281,7 @@ def test_teacher_answers_batch_in_order_with_token_counts(teacher, hf):
 def test_teacher_splits_reasoning_from_real_vllm_outputs():
     from vllm.outputs import CompletionOutput, RequestOutput
 
-    from plugins._vllm_teacher_impl import reply_from_output
+    from plugins.teachers._vllm_teacher_impl import reply_from_output
 
     def output(text: str, n_prompt: int, n_completion: int) -> RequestOutput:
         completion = CompletionOutput(

@@ -13,7 +13,7 @@ import pytest
 from kakugo_core.errors import KakugoError
 from kakugo_core.interfaces import LoglikelihoodResult, TeacherRequest
 from kakugo_core.plugins import create, registry
-from plugins._vllm_backend_impl import (
+from plugins.backends._vllm_backend_impl import (
     EncodedPair,
     build_engine,
     chunks,
@@ -23,21 +23,21 @@ from plugins._vllm_backend_impl import (
     score_prompt_logprobs,
     vllm_installed,
 )
-from plugins._vllm_teacher_impl import sampling_kwargs, template_kwargs
+from plugins.teachers._vllm_teacher_impl import sampling_kwargs, template_kwargs
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 # -- registration -----------------------------------------------------------------------------
 def test_registered_under_their_names():
-    assert registry("backends").get("vllm").plugin == "plugins.vllm_backend"
-    assert registry("teachers").get("vllm").plugin == "plugins.vllm_teacher"
+    assert registry("backends").get("vllm").plugin == "plugins.backends.vllm_backend"
+    assert registry("teachers").get("vllm").plugin == "plugins.teachers.vllm_teacher"
     assert registry("teachers").get("vllm-local").name == "vllm"
 
 
 def test_registration_imports_nothing_heavy():
     code = (
-        "import sys; import plugins.vllm_backend, plugins.vllm_teacher; "
+        "import sys; import plugins.backends.vllm_backend, plugins.teachers.vllm_teacher; "
         "from kakugo_core.plugins import registry; registry('backends').get('vllm'); "
         "heavy = [m for m in ('vllm', 'torch', 'transformers') if m in sys.modules]; "
         "print(','.join(heavy))"
@@ -223,5 +223,5 @@ def test_local_revision_follows_the_files(tmp_path):
 
 
 def test_local_revision_is_the_transformers_backends(tiny_model):
-    hf_backend = pytest.importorskip("plugins._hf_backend")  # needs torch
+    hf_backend = pytest.importorskip("plugins.backends._hf_backend")  # needs torch
     assert local_revision(str(tiny_model)) == hf_backend.local_revision(Path(tiny_model))

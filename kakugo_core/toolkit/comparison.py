@@ -1,0 +1,268 @@
+"""Comparison tables for a release, queried from the results store: the student against its base
+and every other model with results on the same benchmarks and languages, with deltas and
+standard errors.
+
+One evaluation per model, benchmark and language, chosen exactly as ``kakugo leaderboard`` chooses
+it (:func:`kakugo_core.leaderboard.select_evaluations`: the latest; ties go to the higher n-shot,
+then prompt hash, then revision), so a card never disagrees with the leaderboard. Metrics are the
+benchmark plugin's ``primary_metrics`` when it is registered, else every stored metric. Fractions
+(accuracies, F1) are shown ×100; chrF, BLEU and TER as stored.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+from kakugo_core.errors import KakugoError
+from kakugo_core.store import ResultRow, ResultsStore
+
+BENCHMARK_LABELS = {
+    "sib200": "SIB-200",
+    "belebele": "Belebele",
+    "global_mmlu": "Global-MMLU",
+    "flores": "FLORES-200",
+    "judge": "Teacher as judge (pairwise, student first)",
+    "human_preference": "Native speakers (pairwise, student first)",
+}
+
+
+def benchmark_label(name: str) -> str:
+    """How tables and cards name a benchmark: a plugin's ``label`` attribute, else a known
+    label, else its name."""
+    from kakugo_core.plugins import registry
+
+    benchmarks = registry("benchmarks")
+    label = getattr(benchmarks.get(name).factory, "label", "") if name in benchmarks else ""
+    return str(label or BENCHMARK_LABELS.get(name, name))
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One stored score of one model."""
+
+    value: float
+    stderr: float | None
+    n: int
+    n_shot: int
+    prompt_hash: str
+    revision: str
+    created: str
+    data_source: str = ""  # "" when not recorded (older results)
+
+
+@dataclass
+class ComparisonRow:
+    """One benchmark, language and metric across models."""
+
+    benchmark: str
+    language: str
+    metric: str
+    cells: dict[str, Cell] = field(default_factory=dict)
+
+    def delta(self, model: str, base: str) -> tuple[float, float | None] | None:
+        """``model - base`` and the standard error of the difference (independent samples)."""
+        a, b = self.cells.get(model), self.cells.get(base)
+        if a is None or b is None:
+            return None
+        se = None
+        if a.stderr is not None and b.stderr is not None:
+            se = math.sqrt(a.stderr**2 + b.stderr**2)
+        return a.value - b.value, se
+
+
+@dataclass
+class Comparison:
+    """Everything a card's tables, plot and eval results are made of."""
+
+    student: str
+    base: str
+    others: list[str]
+    rows: list[ComparisonRow]
+
+    @property
+    def models(self) -> list[str]:
+        return [self.student, self.base, *self.others]
+
+    def benchmarks(self) -> list[str]:
+        return list(dict.fromkeys(r.benchmark for r in self.rows))
+
+    def rows_of(self, benchmark: str) -> list[ComparisonRow]:
+        return [r for r in self.rows if r.benchmark == benchmark]
+
+
+def _primary_metrics(benchmark: str) -> tuple[str, ...] | None:
+    from kakugo_core.plugins import registry
+
+    reg = registry("benchmarks")
+    if benchmark not in reg:
+        return None
+    metrics = getattr(reg.get(benchmark).factory, "primary_metrics", None)
+    return tuple(metrics) if metrics else None
+
+
+def _latest(rows: Sequence[ResultRow]) -> dict[tuple[str, str, str, str], ResultRow]:
+    """(model, benchmark, language, metric) -> the row of the leaderboard's chosen evaluation."""
+    from kakugo_core.leaderboard import select_evaluations
+
+    return {(model, benchmark, language, metric): row
+            for (model, benchmark, language), (_evaluation, by_metric)
+            in select_evaluations(rows).items()
+            for metric, row in by_metric.items()}
+
+
+def build_comparison(
+    store: ResultsStore,
+    student: str,
+    base: str,
+    *,
+    languages: Sequence[str] | None = None,
+    others: Sequence[str] | None = None,
+) -> Comparison:
+    """Compare ``student`` with ``base`` (and ``others``; default: every other model in the
+    store with a result on one of the student's benchmark/language pairs)."""
+    student_rows = store.rows(models=[student], languages=languages or None)
+    if not student_rows:
+        where = f" for {', '.join(languages)}" if languages else ""
+        raise KakugoError(
+            f"the results store {store.path} has no results for model {student!r}{where}; "
+            f"run `kakugo bench` on it first (or pass --db with the right store)"
+        )
+    pairs = {(r.benchmark, r.language) for r in student_rows}
+    benchmarks = sorted({b for b, _ in pairs})
+    langs = sorted({lang for _, lang in pairs})
+    all_rows = [r for r in store.rows(benchmarks=benchmarks, languages=langs)
+                if (r.benchmark, r.language) in pairs]
+    latest = _latest(all_rows)
+    if others is None:
+        others = sorted({m for (m, *_rest) in latest} - {student, base})
+    models = [student, base, *[m for m in others if m not in (student, base)]]
+
+    rows: list[ComparisonRow] = []
+    for benchmark in benchmarks:
+        stored = sorted({r.metric for r in student_rows if r.benchmark == benchmark})
+        primary = _primary_metrics(benchmark)
+        metrics = [m for m in primary if m in stored] if primary else []
+        for language in sorted(lang for b, lang in pairs if b == benchmark):
+            for metric in metrics or stored:
+                row = ComparisonRow(benchmark, language, metric)
+                for model in models:
+                    found = latest.get((model, benchmark, language, metric))
+                    if found is not None:
+                        row.cells[model] = Cell(found.value, found.stderr, found.n, found.n_shot,
+                                                found.prompt_hash, found.revision, found.created,
+                                                found.versions.get("data_source", ""))
+                if student in row.cells:
+                    rows.append(row)
+    used = {m for r in rows for m in r.cells}
+    return Comparison(student, base, [m for m in models[2:] if m in used], rows)
+
+
+# -- rendering ---------------------------------------------------------------------------------
+UNSCALED_PREFIXES = ("chrf", "bleu", "ter")  # as kakugo_core.leaderboard shows them
+
+
+def is_fraction(rows: Sequence[ComparisonRow]) -> bool:
+    """Whether these rows' values are fractions shown ×100 (never chrF/BLEU/TER)."""
+    if any(r.metric.startswith(UNSCALED_PREFIXES) for r in rows):
+        return False
+    values = [c.value for r in rows for c in r.cells.values()]
+    return bool(values) and all(0.0 <= v <= 1.0 for v in values)
+
+
+def _fmt(value: float, scale: float) -> str:
+    return f"{value * scale:.1f}"
+
+
+def _cell_text(cell: Cell | None, scale: float) -> str:
+    if cell is None:
+        return "–"
+    if cell.stderr is None:
+        return _fmt(cell.value, scale)
+    return f"{_fmt(cell.value, scale)} ± {_fmt(cell.stderr, scale)}"
+
+
+def _delta_text(delta: tuple[float, float | None] | None, scale: float) -> str:
+    if delta is None:
+        return "–"
+    diff, se = delta
+    text = f"{diff * scale:+.1f}"
+    if se is not None:
+        text += f" ± {se * scale:.1f}"
+        if se > 0 and abs(diff) > 1.96 * se:
+            text = f"**{text}**"
+    return text
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def render_markdown(comparison: Comparison, labels: dict[str, str] | None = None) -> str:
+    """One markdown table per benchmark: a row per language and metric, a column per model,
+    and the student's change against the base."""
+    labels = labels or {}
+    name = {m: labels.get(m, m) for m in comparison.models}
+    parts: list[str] = []
+    for benchmark in comparison.benchmarks():
+        rows = comparison.rows_of(benchmark)
+        scale = 100.0 if is_fraction(rows) else 1.0
+        unit = " (×100)" if scale == 100.0 else ""
+        header = ["Language", "Metric", "n", "Shots",
+                  f"Base: `{_md(name[comparison.base])}`",
+                  f"Student: `{_md(name[comparison.student])}`", "Δ student − base",
+                  *[f"`{_md(name[m])}`" for m in comparison.others]]
+        lines = [f"#### {benchmark_label(benchmark)}{unit}", "",
+                 "| " + " | ".join(header) + " |",
+                 "|" + "|".join(["---", "---", "---:", "---:"] + ["---:"] * (len(header) - 4))
+                 + "|"]
+        for row in rows:
+            student_cell = row.cells[comparison.student]
+            cells = [row.language, row.metric, str(student_cell.n), str(student_cell.n_shot),
+                     _cell_text(row.cells.get(comparison.base), scale),
+                     _cell_text(student_cell, scale),
+                     _delta_text(row.delta(comparison.student, comparison.base), scale),
+                     *[_cell_text(row.cells.get(m), scale) for m in comparison.others]]
+            lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts) + "\n"
+
+
+def records(
+    comparison: Comparison, labels: dict[str, str] | None = None
+) -> list[dict[str, object]]:
+    """Flat records, one per model and table cell (what ``comparison.csv``/``.json`` hold);
+    ``labels`` rename models (a local student path becomes its repository id)."""
+    labels = labels or {}
+    out: list[dict[str, object]] = []
+    for row in comparison.rows:
+        for model, cell in row.cells.items():
+            role = ("student" if model == comparison.student
+                    else "base" if model == comparison.base else "other")
+            out.append({"model": labels.get(model, model), "role": role, "benchmark": row.benchmark,
+                        "language": row.language, "metric": row.metric, **asdict(cell)})
+    return out
+
+
+def render_csv(comparison: Comparison, labels: dict[str, str] | None = None) -> str:
+    recs = records(comparison, labels)
+    buffer = io.StringIO()
+    fields = ["model", "role", "benchmark", "language", "metric", "value", "stderr", "n",
+              "n_shot", "prompt_hash", "revision", "created", "data_source"]
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(recs)
+    return buffer.getvalue()
+
+
+def render_json(comparison: Comparison, labels: dict[str, str] | None = None) -> str:
+    labels = labels or {}
+    return json.dumps({"student": labels.get(comparison.student, comparison.student),
+                       "base": labels.get(comparison.base, comparison.base),
+                       "others": [labels.get(m, m) for m in comparison.others],
+                       "results": records(comparison, labels)},
+                      indent=2, ensure_ascii=False) + "\n"

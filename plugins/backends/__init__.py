@@ -1,0 +1,1 @@
+"""Built-in scoring backends: transformers, vLLM and lm-eval."""

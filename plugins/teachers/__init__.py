@@ -1,0 +1,1 @@
+"""Built-in teachers: OpenAI-compatible endpoints, local transformers models and vLLM."""
