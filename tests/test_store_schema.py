@@ -159,6 +159,20 @@ def test_a_database_of_another_schema_is_refused_in_one_line(tmp_path, make, wor
     assert _digest(db) == before
 
 
+def test_judge_checks_the_store_before_judging(tmp_path):
+    from test_judge_benchmark import write_prompts
+
+    db = _foreign(tmp_path / "other.sqlite")
+    before = _digest(db)
+    _one_line(_kakugo("judge", "-m", "no-such-model", "-o", "no-such-opponent", "-p",
+                      str(write_prompts(tmp_path / "prompts.jsonl")), "-l", "Javanese",
+                      "--db", str(db), "--no-progress",
+                      "--set", "teacher.base_url=http://127.0.0.1:9", "--set",
+                      "teacher.api_key_env=", "--set", "teacher.model=never-asked"),
+              "not a Kakugo results database")
+    assert _digest(db) == before
+
+
 def test_a_read_only_store_fails_before_scoring(tmp_path):
     prefix = _unprivileged()
     db = _store(tmp_path / "r.sqlite")
