@@ -31,6 +31,7 @@ BUILTIN_COMMANDS: dict[str, str] = {
     "release": "kakugo_core.commands.release:release",
     "run": "kakugo_core.commands.run:run_command",
     "status": "kakugo_core.commands.run:status_command",
+    "store": "kakugo_core.commands.store:store_group",
     "teacher": "kakugo_core.commands.teacher:teacher_command",
     "tiny-model": "kakugo_core.commands.tiny_model:tiny_model",
     "train": "kakugo_core.commands.train:train_command",

@@ -722,7 +722,7 @@ def _open_store(store: ResultsStore | str | Path) -> ResultsStore:
         raise KakugoError(
             f"{path}: no results database there; run `kakugo bench` first or pass --db"
         )
-    return ResultsStore(path)
+    return ResultsStore(path, readonly=True)
 
 
 def leaderboard_from_store(

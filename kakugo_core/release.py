@@ -109,7 +109,7 @@ def _open_store(store: ResultsStore | str | Path) -> ResultsStore:
     if not path.is_file():
         raise KakugoError(f"results store {path} does not exist; run `kakugo bench` first or "
                           "pass --db with the store it wrote")
-    return ResultsStore(path)
+    return ResultsStore(path, readonly=True)
 
 
 def find_store_model(store: ResultsStore, model_dir: Path, model_name: str | None = None) -> str:

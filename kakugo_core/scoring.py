@@ -3,9 +3,11 @@
 Everything that can be checked without a model is checked first (benchmark and language names,
 coverage, data files), so bad input fails in one line before any model loads and before the
 store is touched. Cells already in the store (same model, revision, benchmark, language, n-shot
-and prompt hash) are skipped unless ``force``. Per-item predictions are written as JSONL to
-``<predictions_dir>/<model-slug>/<benchmark>/<language>.jsonl`` (atomically), so two runs can be
-diffed item by item.
+and prompt hash, scored by this :data:`~kakugo_core.store.ENGINE_VERSION`) are skipped unless
+``force``. Each cell is stored in its own transaction as soon as it is scored, and that the
+store and the predictions folder can be written is checked before any model loads. Per-item
+predictions are written as JSONL to ``<predictions_dir>/<model-slug>/<benchmark>/<language>.jsonl``
+(atomically), so two runs can be diffed item by item.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from kakugo_core.interfaces import Backend, Benchmark, BenchmarkResult, Score
 from kakugo_core.languages import Language, resolve
 from kakugo_core.plugin_settings import values
 from kakugo_core.plugins import registry
-from kakugo_core.store import ResultsStore
+from kakugo_core.store import ENGINE_VERSION, ResultsStore
 from kakugo_core.toolkit.settings import declared_settings
 
 
@@ -114,6 +116,18 @@ def _versions(backend: Backend, backend_name: str) -> dict[str, str]:
     return out
 
 
+def check_writable_folder(folder: Path, what: str) -> None:
+    """Create ``folder`` and a file in it, or fail in one line (before any scoring)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".kakugo-probe.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise KakugoError(f"cannot write {what} to {folder}: {exc.strerror or exc}; make it "
+                          "writable or choose another folder") from None
+
+
 def write_predictions(path: Path, predictions: Sequence[Mapping[str, Any]]) -> None:
     """Write JSONL to a temporary file beside ``path`` and rename it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -135,6 +149,7 @@ def stored_result(
     rows = [
         r for r in store.rows([model], [cell.benchmark.name], [cell.language.id])
         if r.revision == revision and r.n_shot == n_shot and r.prompt_hash == cell.prompt_hash
+        and r.engine == ENGINE_VERSION
     ]
     return BenchmarkResult(
         cell.benchmark.name, cell.language.id, n_shot, cell.prompt_hash or "",
@@ -219,6 +234,9 @@ def run_bench(
         "data_dir": str(data_dir) if data_dir else None, **(benchmark_options or {}),
     }
     cells = _plan(benchmarks, languages, options, n_shot_by_benchmark)
+    store.check_writable()  # a store or folder we cannot write fails now, not after scoring
+    if predictions_dir:
+        check_writable_folder(Path(predictions_dir), "predictions")
     backend_factory = registry("backends").get(backend).factory
     results: list[BenchmarkResult] = []
     bars = _Progress(progress)

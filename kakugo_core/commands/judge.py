@@ -77,6 +77,8 @@ def judge(
                             backend_options=options_for_backend, cache_file=cache_file,
                             max_new_tokens=max_new_tokens, limit=limit)
     task = benchmark.prepare(lang, options)  # bad prompts or settings fail before any loading
+    with ResultsStore(db or config["bench"]["db"] or None) as store:
+        store.check_writable()  # a store that cannot be written fails before any paid judging
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), disable=no_progress) as bar:
         work = bar.add_task(f"judge {model} vs {opponent}", total=len(task.items))

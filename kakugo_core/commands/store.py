@@ -1,0 +1,85 @@
+"""``kakugo store``: inspect results databases and merge those of several machines."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+MAX_LISTED = 20
+
+
+@click.group("store")
+def store_group() -> None:
+    """Inspect results databases and merge those written on several machines.
+
+    See docs/store.md for the schema versions, concurrency and merging.
+    """
+
+
+@store_group.command("info")
+@click.argument("db", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the facts as JSON.")
+def info(db: str, as_json: bool) -> None:
+    """Show DB's schema version, journal mode and what it holds (read-only)."""
+    from kakugo_core.store import ResultsStore
+
+    with ResultsStore(db, readonly=True) as store:
+        facts = store.info()
+    if as_json:
+        click.echo(json.dumps(facts, indent=2))
+        return
+    schema = facts["schema"]
+    if schema is None:
+        version = "none yet (an empty database)"
+    elif schema == facts["current_schema"]:
+        version = f"{schema} (current)"
+    else:
+        version = (f"{schema} (older; the next write migrates it to "
+                   f"{facts['current_schema']})")
+    engines = ", ".join(f"{e} ({n} rows)" for e, n in facts["engines"].items()) or "-"
+    click.echo(f"path:         {facts['path']}\n"
+               f"schema:       {version}\n"
+               f"journal mode: {facts['journal_mode']}\n"
+               f"rows:         {facts['rows']} in {facts['cells']} cell(s)\n"
+               f"models:       {facts['models']}\n"
+               f"benchmarks:   {', '.join(facts['benchmarks']) or '-'}\n"
+               f"languages:    {facts['languages']}\n"
+               f"engines:      {engines}\n"
+               f"created:      {facts['first_created'] or '-'} .. {facts['last_created'] or '-'}")
+
+
+@store_group.command("merge")
+@click.argument("out", type=click.Path(dir_okay=False))
+@click.argument("sources", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--on-conflict", type=click.Choice(["refuse", "newest", "first", "last"]),
+              default="refuse", show_default=True,
+              help="Same key, different numbers: refuse the merge (OUT unchanged), or keep per "
+                   "cell the evaluation created last, the first input's (OUT, then SOURCES in "
+                   "order) or the last input's.")
+def merge(out: str, sources: tuple[str, ...], on_conflict: str) -> None:
+    """Merge the results databases SOURCES into OUT (created when missing), in one atomic step.
+
+    Rows are deduplicated by model, revision, benchmark, language, n-shot, prompt hash, metric
+    and engine version; stores of older Kakugo versions are read as they are. Conflicting
+    values for one key are listed and the merge refused unless --on-conflict picks a side.
+
+    \b
+    Example:
+      kakugo store merge results.sqlite node1.sqlite node2.sqlite
+    """
+    from kakugo_core.store_merge import MergeConflictError, merge_stores
+
+    try:
+        report = merge_stores(out, list(sources), on_conflict)
+    except MergeConflictError as exc:
+        conflicts = exc.report.conflicts
+        for conflict in conflicts[:MAX_LISTED]:
+            click.echo(f"kakugo: conflict: {conflict.describe()}", err=True)
+        if len(conflicts) > MAX_LISTED:
+            click.echo(f"kakugo: conflict: ... and {len(conflicts) - MAX_LISTED} more", err=True)
+        raise
+    if report.conflicts:
+        for conflict in report.conflicts[:MAX_LISTED]:
+            click.echo(f"kakugo: resolved conflict: {conflict.describe()}", err=True)
+    click.echo(report.summary())
