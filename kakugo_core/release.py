@@ -228,7 +228,6 @@ def prepare_release(
         for rel, text in eval_results_files(comparison).items():
             write_text_atomic(folder / rel, text)
         base_label = labels.get(base_model, base_model)
-        base_label = base_label if len(base_label) <= 40 else "…" + base_label[-39:]
         plot = plot_base_vs_student(comparison, folder / PLOT, base_label=f"base: {base_label}",
                                     student_label=f"student: {repo_id.split('/')[-1]}")
         card = build_model_card(

@@ -16,8 +16,9 @@ def loss_points(log_history: list[dict[str, Any]], stage: str) -> dict[str, list
     return {"stage": stage, "train": train, "validation": val}  # type: ignore[dict-item]
 
 
-def plot_loss_curve(stages: list[dict[str, Any]], path: Path) -> None:
-    """Draw train and validation losses of every stage into one PNG."""
+def loss_figure(stages: list[dict[str, Any]]) -> Any:
+    """Train losses as lines (logged every few steps) and validation losses as separate markers
+    (measured a few times: a line between them would imply a trend nobody measured)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -32,7 +33,7 @@ def plot_loss_curve(stages: list[dict[str, Any]], path: Path) -> None:
                     label=f"{stage['stage']} train")
         if val:
             ax.plot([offset + s for s, _ in val], [v for _, v in val], marker="o",
-                    linestyle="--", label=f"{stage['stage']} validation")
+                    markersize=6, linestyle="none", label=f"{stage['stage']} validation")
         steps = [s for s, _ in train + val]
         offset += max(steps, default=0)
     ax.set_xlabel("optimizer step")
@@ -41,6 +42,14 @@ def plot_loss_curve(stages: list[dict[str, Any]], path: Path) -> None:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
+    return fig
+
+
+def plot_loss_curve(stages: list[dict[str, Any]], path: Path) -> None:
+    """Draw train and validation losses of every stage into one PNG."""
+    import matplotlib.pyplot as plt
+
+    fig = loss_figure(stages)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
     os.close(fd)
     fig.savefig(tmp)

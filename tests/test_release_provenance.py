@@ -64,7 +64,7 @@ def demo_like(tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 def test_card_names_the_corpus_teacher_and_the_stand_in_judge(demo_like: dict) -> None:
     text = demo_like["text"]
     assert "large teacher model" not in text
-    assert "corpus teacher (`kakugo-corpus-teacher`)" in text
+    assert "corpus teacher (`kakugo-corpus-teacher`: a small program" in text
     assert "not a language model" in text
     judge = re.search(r'"teacher as judge" scores are .*?judged by (.*?)\.\n\n', text, re.S)
     assert judge is not None and "chrF++" in judge.group(1)
@@ -117,3 +117,51 @@ def test_training_table_shows_only_the_options_that_applied(demo_like: dict) -> 
                    "num_processes", "eval_steps"):
         assert absent not in table, absent
     assert "runs/" not in table  # local paths show their last part only
+
+
+def _comparison() -> object:
+    from releases._tables import Cell, Comparison, ComparisonRow
+
+    def row(benchmark: str, metric: str, base: float, student: float) -> ComparisonRow:
+        r = ComparisonRow(benchmark, "jav_Latn", metric)
+        r.cells = {"student": Cell(student, 0.02, 204, 0, "p", "", ""),
+                   LONG_BASE: Cell(base, 0.02, 204, 0, "p", "", "")}
+        return r
+
+    return Comparison("student", LONG_BASE, [], [
+        row("sib200", "acc", 0.12, 0.25), row("sib200", "macro_f1", 0.03, 0.19),
+        row("flores", "chrf_xx_en", 6.9, 21.1), row("flores", "chrf_en_xx", 3.5, 10.6)])
+
+
+LONG_BASE = "some-organisation/a-rather-long-base-model-name-Instruct-2607"
+
+
+def test_chart_y_axes_are_true_per_metric_and_the_legend_is_whole(tmp_path: Path) -> None:
+    from releases._plots import base_vs_student_figure, plot_base_vs_student
+
+    comparison = _comparison()
+    labels = {"base_label": f"base: {LONG_BASE}", "student_label": "student: kakugo-jav"}
+    fig = base_vs_student_figure(comparison, **labels)
+    ylabels = {ax.get_title(): ax.get_ylabel() for ax in fig.axes}
+    assert "×100" in ylabels["SIB-200"] and "accuracy" in ylabels["SIB-200"]
+    assert "chrF++" in ylabels["FLORES-200"] and "×100" not in ylabels["FLORES-200"]
+    texts = [t.get_text() for legend in fig.legends for t in legend.get_texts()]
+    assert texts == [labels["base_label"], labels["student_label"]]  # whole, not cut
+    fig.canvas.draw()
+    box = fig.legends[0].get_window_extent()
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.x1 and box.y0 >= 0
+    assert plot_base_vs_student(comparison, tmp_path / "plot.png", **labels).is_file()
+
+
+def test_loss_curve_draws_validation_as_markers_not_a_trend(tmp_path: Path) -> None:
+    from plugins._train_report import loss_figure, plot_loss_curve
+
+    stages = [{"stage": "sft", "train": [[1, 3.0], [2, 2.6], [3, 2.4], [4, 2.3]],
+               "validation": [[0, 3.2], [4, 2.5]]}]
+    fig = loss_figure(stages)
+    lines = {line.get_label(): line for line in fig.axes[0].get_lines()}
+    assert lines["sft validation"].get_linestyle() == "None"
+    assert lines["sft validation"].get_marker() == "o"
+    assert lines["sft train"].get_linestyle() == "-"
+    plot_loss_curve(stages, tmp_path / "loss.png")
+    assert (tmp_path / "loss.png").read_bytes().startswith(b"\x89PNG")
