@@ -1,8 +1,8 @@
 """The ``kakugo`` command line: a click group whose commands load lazily.
 
 Built-in commands live in ``kakugo_core.commands``; plugins add theirs through the
-``register_commands`` hook. A :class:`~kakugo_core.errors.KakugoError` becomes one line on
-stderr and a non-zero exit.
+``register_commands`` hook. A :class:`~kakugo_core.errors.KakugoError` and a usage error (a
+missing or unknown option) become one ``kakugo: error: ...`` line on stderr and a non-zero exit.
 """
 
 from __future__ import annotations
@@ -95,8 +95,13 @@ def main(argv: list[str] | None = None) -> Any:
     except click.exceptions.Abort:
         click.echo("kakugo: aborted", err=True)
         sys.exit(130)
+    except click.UsageError as exc:  # one line, like every other error
+        command = exc.ctx.command_path if exc.ctx else "kakugo"
+        message = exc.format_message().rstrip('.')
+        click.echo(f"kakugo: error: {message} (see `{command} --help`)", err=True)
+        sys.exit(exc.exit_code)
     except click.ClickException as exc:
-        exc.show()
+        click.echo(f"kakugo: error: {exc.format_message()}", err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
