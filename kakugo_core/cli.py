@@ -55,6 +55,32 @@ class _OneLineFormatter(logging.Formatter):
         return f"kakugo: {record.levelname.lower()}: {record.getMessage()}"
 
 
+#: third-party noise a person does not need (datasets' "Saving the dataset" and transformers'
+#: "Writing model shards" bars, their advisory warnings): off unless -v; set before those
+#: libraries are imported, and inherited by launched training processes
+QUIET_ENV = {
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
+    "TRANSFORMERS_VERBOSITY": "error",
+    "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
+    "PYTHONWARNINGS": "ignore::FutureWarning,ignore::DeprecationWarning",
+}
+NOISY_MODULES = r"(transformers|torch|datasets|accelerate|peft|huggingface_hub|lm_eval)(\.|$)"
+
+
+def quiet_third_party(verbose: bool) -> None:
+    """Silence other libraries' progress bars and warnings, unless ``verbose``."""
+    import os
+    import warnings
+
+    if verbose:
+        return
+    for key, value in QUIET_ENV.items():
+        os.environ.setdefault(key, value)
+    for category in (FutureWarning, UserWarning, DeprecationWarning):
+        warnings.filterwarnings("ignore", category=category, module=NOISY_MODULES)
+
+
 def _setup_logging(verbose: bool) -> None:
     logger = logging.getLogger("kakugo")
     if not logger.handlers:
@@ -75,6 +101,7 @@ def cli(verbose: bool) -> None:
     base and student are benchmarked, and the student is released with a model card.
     """
     _setup_logging(verbose)
+    quiet_third_party(verbose)
 
 
 def _add_plugin_commands() -> None:
