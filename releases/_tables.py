@@ -216,9 +216,15 @@ def render_markdown(comparison: Comparison, labels: dict[str, str] | None = None
         rows = comparison.rows_of(benchmark)
         scale = 100.0 if is_fraction(rows) else 1.0
         unit = " (×100)" if scale == 100.0 else ""
+        # a benchmark with no base score while others have one (the judge compares the student
+        # with the base) gets no always-empty base and Δ columns; a base with no result at all
+        # keeps them, empty, beside the warning that says so
+        with_base = any(comparison.base in r.cells for r in rows) or not any(
+            comparison.base in r.cells for r in comparison.rows)
         header = ["Language", "Metric", "n", "Shots",
-                  f"Base: `{_md(name[comparison.base])}`",
-                  f"Student: `{_md(name[comparison.student])}`", "Δ student − base",
+                  *([f"Base: `{_md(name[comparison.base])}`"] if with_base else []),
+                  f"Student: `{_md(name[comparison.student])}`",
+                  *(["Δ student − base"] if with_base else []),
                   *[f"`{_md(name[m])}`" for m in comparison.others]]
         lines = [f"#### {benchmark_label(benchmark)}{unit}", "",
                  "| " + " | ".join(header) + " |",
@@ -226,10 +232,11 @@ def render_markdown(comparison: Comparison, labels: dict[str, str] | None = None
                  + "|"]
         for row in rows:
             student_cell = row.cells[comparison.student]
+            base = [_cell_text(row.cells.get(comparison.base), scale)] if with_base else []
+            delta = ([_delta_text(row.delta(comparison.student, comparison.base), scale)]
+                     if with_base else [])
             cells = [row.language, row.metric, str(student_cell.n), str(student_cell.n_shot),
-                     _cell_text(row.cells.get(comparison.base), scale),
-                     _cell_text(student_cell, scale),
-                     _delta_text(row.delta(comparison.student, comparison.base), scale),
+                     *base, _cell_text(student_cell, scale), *delta,
                      *[_cell_text(row.cells.get(m), scale) for m in comparison.others]]
             lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
         parts.append("\n".join(lines))

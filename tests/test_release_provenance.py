@@ -106,6 +106,9 @@ def test_every_stored_metric_and_every_covering_benchmark_is_accounted_for(
     # Belebele covers Javanese: absent only with a reason; Global-MMLU does not cover it
     assert re.search(r"Covering Javanese but not evaluated: Belebele \([^)]*demo[^)]*\)", text)
     assert "Not covered for Javanese: Global-MMLU" in text
+    # the judge compares the student with the base: no always-empty base and Δ columns
+    judge = text.split("#### Teacher as judge", 1)[1].split("\n\n", 2)[1]
+    assert "Base:" not in judge and "Δ" not in judge and "| win_rate | 40 | 0 | 60.0" in judge
 
 
 def test_training_table_shows_only_the_options_that_applied(demo_like: dict) -> None:
