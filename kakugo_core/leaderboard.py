@@ -400,7 +400,7 @@ def interval(board: Leaderboard, model: str, column: Column) -> tuple[float, flo
         return None
     if cell.n <= 0:
         return None
-    if column.language is not None:
+    if column.language is not None or len(cell.languages) == 1:
         return wilson(cell.value, cell.n)
     ses = [_proportion_se(board, model, column, lang) for lang in cell.languages]
     half = Z95 * math.sqrt(sum(se * se for se in ses)) / len(ses)
@@ -497,20 +497,22 @@ def fitted_tables(board: Leaderboard, width: int, *, colour: bool = False) -> li
     """The leaderboard as rich renderables that fit ``width`` columns: the model column whole
     and repeated, the score columns folded into as many tables as needed (records when even
     one score column does not fit beside the model name)."""
+    from rich.markup import escape
+
     from kakugo_core.termtable import Col, fit
 
     headers = _header_cells(board)
     cols = [Col("model", key=True)] + [Col(label, justify="right") for label, _, _ in headers]
     rows = []
     for model in board.models:
-        values = [_model_label(board, model)]
+        values = [escape(_model_label(board, model))]
         for _, column, is_delta in headers:
             assert column is not None
             if not is_delta:
-                values.append(_cell_text(board, model, column))
+                values.append(escape(_cell_text(board, model, column)))
                 continue
             delta = board.delta(model, column)
-            text = _delta_text(board, model, column)
+            text = escape(_delta_text(board, model, column))
             if (colour and delta is not None and delta.value != 0
                     and column.higher_is_better is not None):
                 style = "green" if (delta.value > 0) == column.higher_is_better else "red"

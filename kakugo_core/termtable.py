@@ -3,6 +3,8 @@ left out when the terminal is narrow, wide tables fold into several tables that 
 columns, and what still does not fit is printed as records (one ``header: value`` line each).
 
 Widths are those of rich's default box (``│ a │ b │``: three characters per column plus one).
+Cell values are rich markup (escape literal brackets with ``rich.markup.escape``); headers,
+titles and captions are plain text.
 """
 
 from __future__ import annotations
@@ -37,33 +39,50 @@ def _plain(text: str) -> str:
     return Text.from_markup(text).plain
 
 
-def _natural(col: Col, values: Sequence[str]) -> int:
-    cells = [len(line) for v in values for line in _plain(v).splitlines() or [""]]
-    return max([len(col.header), *cells])
-
-
 def _min_width(col: Col, values: Sequence[str]) -> int:
-    """The narrowest a column may get: whole ids; wrapped text down to its longest word."""
+    """The narrowest a column may get: whole values (ids, numbers) under a header that may
+    wrap at its spaces; wrapped text down to its longest word."""
+    header_words = [len(w) for w in col.header.split()] or [0]
     if not col.wrap:
-        return _natural(col, values)
+        cells = [len(line) for v in values for line in _plain(v).splitlines() or [""]]
+        return max([*header_words, *cells])
     words = [len(w) for v in values for w in _plain(v).split()]
-    return max([min(len(col.header), 12), *words, 8])
+    return max([min(len(col.header), 12), *header_words, *words, 8])
 
 
 def table_width(widths: Sequence[int]) -> int:
     return sum(w + 3 for w in widths) + 1
 
 
+def _natural(col: Col, values: Sequence[str]) -> int:
+    cells = [len(line) for v in values for line in _plain(v).splitlines() or [""]]
+    return max([len(col.header), *cells])
+
+
+def _widths(mins: Sequence[int], naturals: Sequence[int], width: int) -> list[int]:
+    """Column widths within ``width``: the natural ones when they fit, else every column's
+    minimum plus the room left, handed out to the narrowest shortfalls first."""
+    if table_width(naturals) <= width:
+        return list(naturals)
+    out = list(mins)
+    room = width - table_width(out)
+    for i in sorted(range(len(out)), key=lambda i: naturals[i] - mins[i]):
+        extra = min(max(room, 0), naturals[i] - mins[i])
+        out[i] += extra
+        room -= extra
+    return out
+
+
 def _table(cols: Sequence[Col], rows: Sequence[Sequence[str]], widths: Sequence[int],
            title: str | None, caption: str | None) -> Any:
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=title, caption=caption)
+    table = Table(title=escape(title) if title else None,
+                  caption=escape(caption) if caption else None)
     for col, width in zip(cols, widths, strict=True):
-        if col.wrap:
-            table.add_column(col.header, justify=col.justify, overflow="fold", min_width=width)
-        else:
-            table.add_column(col.header, justify=col.justify, no_wrap=True, min_width=width)
+        # fixed widths: values are never wider, so only headers (and wrap columns) wrap
+        table.add_column(escape(col.header), justify=col.justify, overflow="fold", width=width)
     for row in rows:
         table.add_row(*row)
     return table
@@ -71,7 +90,9 @@ def _table(cols: Sequence[Col], rows: Sequence[Sequence[str]], widths: Sequence[
 
 def records(cols: Sequence[Col], rows: Sequence[Sequence[str]]) -> str:
     """One ``header: value`` line per cell, a blank line between rows (rich markup kept)."""
-    blocks = ["\n".join(f"{c.header}: {v}" for c, v in zip(cols, row, strict=True))
+    from rich.markup import escape
+
+    blocks = ["\n".join(f"{escape(c.header)}: {v}" for c, v in zip(cols, row, strict=True))
               for row in rows]
     return "\n\n".join(blocks)
 
@@ -84,6 +105,7 @@ def fit(cols: Sequence[Col], rows: Sequence[Sequence[str]], width: int, *,
     cols, rows = list(cols), [list(r) for r in rows]
     values = [[r[i] for r in rows] for i in range(len(cols))]
     mins = [_min_width(c, v) for c, v in zip(cols, values, strict=True)]
+    naturals = [max(m, _natural(c, v)) for m, c, v in zip(mins, cols, values, strict=True)]
     dropped: list[str] = []
     order = sorted((i for i, c in enumerate(cols) if c.drop), key=lambda i: -cols[i].drop)
     keep = list(range(len(cols)))
@@ -95,7 +117,7 @@ def fit(cols: Sequence[Col], rows: Sequence[Sequence[str]], width: int, *,
         note = f"left out at this width: {', '.join(dropped)} (wider terminal or --json)"
         caption = f"{caption}; {note}" if caption else note
     if table_width([mins[i] for i in keep]) <= width:
-        widths = [mins[i] for i in keep]
+        widths = _widths([mins[i] for i in keep], [naturals[i] for i in keep], width)
         return [_table([cols[i] for i in keep], [[r[i] for i in keep] for r in rows], widths,
                        title, caption)]
     keys = [i for i in keep if cols[i].key]
@@ -110,8 +132,9 @@ def fit(cols: Sequence[Col], rows: Sequence[Sequence[str]], width: int, *,
         out = []
         for n, chunk in enumerate(chunks):
             idx = keys + chunk
+            widths = _widths([mins[i] for i in idx], [naturals[i] for i in idx], width)
             out.append(_table([cols[i] for i in idx], [[r[i] for i in idx] for r in rows],
-                              [mins[i] for i in idx], title if n == 0 else None,
+                              widths, title if n == 0 else None,
                               caption if n == len(chunks) - 1 else None))
         return out
     from rich.text import Text

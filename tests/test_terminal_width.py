@@ -53,6 +53,11 @@ def assert_fits(shown: str, joined: str, width: int, ids: list[str]) -> None:
     too_long = [line for line in joined.splitlines() if len(line.rstrip()) > width]
     assert not too_long, f"lines wrap at {width} columns:\n" + "\n".join(too_long)
     assert "…" not in shown, shown  # nothing cut with an ellipsis
+    # nothing cropped at the edge: a table line that starts with a border ends with one
+    borders = set("┃│┏┓┗┛┡┩└┘┌┐┣┫├┤╇╈┳┻┿")
+    cropped = [line for line in lines if line.strip() and line.strip()[0] in borders
+               and line.rstrip()[-1] not in borders]
+    assert not cropped, "cropped table lines:\n" + "\n".join(cropped)
 
 
 @pytest.mark.parametrize("width", [80, 120])
@@ -106,7 +111,8 @@ def wide_store(tmp_path: Path) -> Path:
 def test_the_leaderboard_fits_and_says_n(width: int, tmp_path: Path, wide_store: Path) -> None:
     shown, joined = screen(["leaderboard", "--db", str(wide_store), "--baseline", BASE,
                             "--per-language"], width, tmp_path)
-    assert_fits(shown, joined, width, [STUDENT, BASE, "0.0 [0.0–8.8]"])
+    assert_fits(shown, joined, width, [STUDENT, BASE, "0.0 [0.0–8.8]", "30.0 [25.4–34.6]",
+                                       "+30.0 ± 2.5", "60.0 [44.6–73.7]"])
     assert "0.0 ± 0.0" not in shown  # 0/40 has a Wilson interval, not a zero error
     assert "Δ judge" not in shown  # the judge has no base value: no always-empty Δ column
     assert "n=204" in shown and "(8 langs)" in shown
