@@ -531,7 +531,9 @@ def rich_table(board: Leaderboard) -> Any:
     caption = CAPTION
     if board.baseline:
         caption += f"; Δ against {board.baseline} over shared languages"
-    table = Table(title=board.title, caption=caption)
+    from rich.markup import escape
+
+    table = Table(title=escape(board.title), caption=escape(caption))
     table.add_column("model", no_wrap=True)
     headers = _header_cells(board)
     for label, _, _ in headers:
