@@ -126,3 +126,26 @@ def test_training_shows_one_progress_line_and_no_third_party_noise(
     assert any("ETA" in line for line in lines), lines
     for noise in ("Writing model shards", "Saving the dataset", "FutureWarning", "it/s]"):
         assert noise not in result.stderr, result.stderr[-3000:]
+
+
+def test_progress_callback_writes_what_kakugo_status_reads(tmp_path):
+    """The trainer callback's progress.json, as a running train stage leaves it, is what
+    `kakugo status` turns into the step line."""
+    from types import SimpleNamespace
+
+    from kakugo_core.commands.run import _progress
+    from plugins._train_report import rich_progress_callback
+
+    work = tmp_path / "train" / ".model.partial" / "sft"
+    args = SimpleNamespace(output_dir=str(work))
+    state = SimpleNamespace(is_world_process_zero=True, global_step=0, max_steps=200,
+                            num_input_tokens_seen=0)
+    callback = rich_progress_callback("fine-tuning (full)")
+    callback.on_train_begin(args, state, None)
+    state.global_step, state.num_input_tokens_seen = 40, 50_000
+    callback.on_log(args, state, None, logs={"loss": 2.31})
+    callback.on_train_end(args, state, None)  # forces the last write
+    data = json.loads((work / "progress.json").read_text())
+    assert data["step"] == 40 and data["max_steps"] == 200 and data["loss"] == 2.31
+    assert data["tokens_per_second"] > 0 and data["eta_seconds"] is not None
+    assert _progress(tmp_path / "train").startswith("fine-tuning (full): step 40/200 · loss 2.3100")
