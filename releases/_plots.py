@@ -3,6 +3,7 @@ one panel per benchmark so each y axis says what it measures (accuracy ×100, ch
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,9 @@ def base_vs_student_figure(comparison: Comparison, *, base_label: str,
             (width / 2, comparison.student, student_label, "#d9480f"),
         ):
             heights = [r.cells[model].value * k for r in group]
-            errors = [(r.cells[model].stderr or 0.0) * k for r in group]
+            # no error bar where no standard error is known (macro-F1), rather than a "±0" one
+            errors = [math.nan if r.cells[model].stderr is None else r.cells[model].stderr * k
+                      for r in group]
             bars = ax.bar([x + offset for x in xs], heights, width, yerr=errors, capsize=3,
                           label=label, color=colour)
             ax.bar_label(bars, fmt="%.1f", fontsize=7, padding=2)
