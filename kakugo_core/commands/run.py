@@ -120,12 +120,10 @@ def _echo_for(language_id: str) -> Callable[[str], None]:
 
 
 def _print_summary(summary: dict, run_dir: Path) -> None:
-    from rich.console import Console
-
-    console = Console()
+    # plain lines: a log must not get them re-wrapped at 80 columns
     cost = summary["cost"]
-    console.print(f"\n[bold]{summary['language']}[/bold]: {run_dir}")
-    console.print(
+    click.echo(f"\n{summary['language']}: {run_dir}")
+    click.echo(
         f"cost: teacher ${cost['teacher_cost_usd']:.4f} ({cost['teacher_prompt_tokens']:,} + "
         f"{cost['teacher_completion_tokens']:,} tokens), training ${cost['train_cost_usd']:.4f} "
         f"({cost['train_seconds']:.0f} s); total ${cost['total_cost_usd']:.4f} against the "
@@ -133,7 +131,7 @@ def _print_summary(summary: dict, run_dir: Path) -> None:
     )
     card = run_dir / "release" / "out" / "README.md"
     if card.exists():
-        console.print(f"model card: {card}")
+        click.echo(f"model card: {card}")
     board = _leaderboard(run_dir)
     if board:  # already folded to the terminal's width (100 columns in a log): print as is
         click.echo(board, nl=False)
