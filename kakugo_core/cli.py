@@ -1,8 +1,8 @@
 """The ``kakugo`` command line: a click group whose commands load lazily.
 
 Built-in commands live in ``kakugo_core.commands``; plugins add theirs through the
-``register_commands`` hook. A :class:`~kakugo_core.errors.KakugoError` becomes one line on
-stderr and a non-zero exit.
+``register_commands`` hook. A :class:`~kakugo_core.errors.KakugoError` and a usage error (a
+missing or unknown option) become one ``kakugo: error: ...`` line on stderr and a non-zero exit.
 """
 
 from __future__ import annotations
@@ -56,6 +56,32 @@ class _OneLineFormatter(logging.Formatter):
         return f"kakugo: {record.levelname.lower()}: {record.getMessage()}"
 
 
+#: third-party noise a person does not need (datasets' "Saving the dataset" and transformers'
+#: "Writing model shards" bars, their advisory warnings): off unless -v; set before those
+#: libraries are imported, and inherited by launched training processes
+QUIET_ENV = {
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
+    "TRANSFORMERS_VERBOSITY": "error",
+    "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
+    "PYTHONWARNINGS": "ignore::FutureWarning,ignore::DeprecationWarning",
+}
+NOISY_MODULES = r"(transformers|torch|datasets|accelerate|peft|huggingface_hub|lm_eval)(\.|$)"
+
+
+def quiet_third_party(verbose: bool) -> None:
+    """Silence other libraries' progress bars and warnings, unless ``verbose``."""
+    import os
+    import warnings
+
+    if verbose:
+        return
+    for key, value in QUIET_ENV.items():
+        os.environ.setdefault(key, value)
+    for category in (FutureWarning, UserWarning, DeprecationWarning):
+        warnings.filterwarnings("ignore", category=category, module=NOISY_MODULES)
+
+
 def _setup_logging(verbose: bool) -> None:
     logger = logging.getLogger("kakugo")
     if not logger.handlers:
@@ -76,6 +102,7 @@ def cli(verbose: bool) -> None:
     base and student are benchmarked, and the student is released with a model card.
     """
     _setup_logging(verbose)
+    quiet_third_party(verbose)
 
 
 def _add_plugin_commands() -> None:
@@ -96,8 +123,13 @@ def main(argv: list[str] | None = None) -> Any:
     except click.exceptions.Abort:
         click.echo("kakugo: aborted", err=True)
         sys.exit(130)
+    except click.UsageError as exc:  # one line, like every other error
+        command = exc.ctx.command_path if exc.ctx else "kakugo"
+        message = exc.format_message().rstrip('.')
+        click.echo(f"kakugo: error: {message} (see `{command} --help`)", err=True)
+        sys.exit(exc.exit_code)
     except click.ClickException as exc:
-        exc.show()
+        click.echo(f"kakugo: error: {exc.format_message()}", err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)

@@ -11,6 +11,10 @@ How a leaderboard is computed (``docs/leaderboard.md`` says the same for users):
   takes names or shell patterns (``acc_*``), optionally scoped to one benchmark (``flores:chrf_*``).
 * **Averages over languages.** The mean of the per-language values; its standard error is
   ``sqrt(sum se_i^2) / k`` (languages are independent samples); its sample count is the sum.
+  Headers show n and how many languages a mean is over.
+* **Intervals.** A share of n items (accuracy, win rate) is shown with its 95 % Wilson score
+  interval, which stays honest at 0 % and 100 %; a mean of such shares with mean ± 1.96 × its
+  standard error, each language's taken from Wilson's interval. Other scores show ± one SE.
 * **Deltas against a baseline model** use only the languages both models have: the mean of the
   per-language differences, with standard error ``sqrt(sum(se_model^2 + se_base^2)) / k``.
 """
@@ -385,14 +389,60 @@ def _coverage_note(board: Leaderboard, column: Column, languages: tuple[str, ...
     return ""
 
 
+#: metrics that are a share of n items (k/n): shown with a Wilson score interval, which stays
+#: honest at 0 % and 100 % (a 0/40 cell is [0.0–8.8], not "0.0 ± 0.0")
+PROPORTIONS = frozenset({"acc", "acc_norm", "exact_match", "win_rate", "tie_rate", "loss_rate"})
+Z95 = 1.959963984540054
+
+
+def wilson(p: float, n: int, z: float = Z95) -> tuple[float, float]:
+    """The Wilson score interval of a share ``p`` of ``n`` items."""
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(max(p * (1 - p), 0.0) / n + z * z / (4 * n * n)) / denominator
+    low = 0.0 if p <= 0 else max(0.0, centre - half)
+    return low, 1.0 if p >= 1 else min(1.0, centre + half)
+
+
+def _proportion_se(board: Leaderboard, model: str, column: Column, language: str) -> float:
+    cell = board.cells[(model, Column(column.benchmark, column.metric, language))]
+    low, high = wilson(cell.value, cell.n)
+    return (high - low) / (2 * Z95)
+
+
+def interval(board: Leaderboard, model: str, column: Column) -> tuple[float, float] | None:
+    """The 95 % interval of a share-of-items cell: Wilson's for one language; for a mean over
+    languages, the mean ± 1.96 × sqrt(sum se_i²) / k with each se_i from Wilson's interval
+    (clipped to [0, 1]). None for other metrics (they keep their standard error)."""
+    cell = board.cell(model, column)
+    if cell is None or column.metric not in PROPORTIONS or board.scale(column) != 100.0:
+        return None
+    if cell.n <= 0:
+        return None
+    if column.language is not None or len(cell.languages) == 1:
+        return wilson(cell.value, cell.n)
+    ses = [_proportion_se(board, model, column, lang) for lang in cell.languages]
+    half = Z95 * math.sqrt(sum(se * se for se in ses)) / len(ses)
+    return max(0.0, cell.value - half), min(1.0, cell.value + half)
+
+
+def _n_varies(board: Leaderboard, column: Column) -> bool:
+    return len({c.n for m in board.models if (c := board.cell(m, column)) is not None}) > 1
+
+
 def _cell_text(board: Leaderboard, model: str, column: Column) -> str:
     cell = board.cell(model, column)
     if cell is None:
         return "–"
     k = board.scale(column)
     text = f"{cell.value * k:.{DECIMALS}f}"
-    if cell.stderr is not None:
+    bounds = interval(board, model, column)
+    if bounds is not None:
+        text += f" [{bounds[0] * k:.{DECIMALS}f}–{bounds[1] * k:.{DECIMALS}f}]"
+    elif cell.stderr is not None:
         text += f" ± {cell.stderr * k:.{DECIMALS}f}"
+    if _n_varies(board, column):
+        text += f" n={cell.n}"
     return text + _coverage_note(board, column, cell.languages)
 
 
@@ -402,9 +452,29 @@ def _delta_text(board: Leaderboard, model: str, column: Column) -> str:
         return "–"
     k = board.scale(column)
     text = f"{delta.value * k:+.{DECIMALS}f}"
-    if delta.stderr is not None:
-        text += f" ± {delta.stderr * k:.{DECIMALS}f}"
+    stderr = delta_stderr(board, model, column)
+    if stderr is not None:
+        text += f" ± {stderr * k:.{DECIMALS}f}"
     return text
+
+
+def delta_stderr(board: Leaderboard, model: str, column: Column) -> float | None:
+    """The shown standard error of a Δ: for shares of items each side's from Wilson's interval
+    (never zero at 0 % or 100 %), else the stored ones combined."""
+    delta = board.delta(model, column)
+    if delta is None:
+        return None
+    if column.metric in PROPORTIONS and board.scale(column) == 100.0 and board.baseline:
+        ses = [_proportion_se(board, m, column, lang)
+               for lang in delta.languages for m in (model, board.baseline)]
+        return math.sqrt(sum(se * se for se in ses)) / len(delta.languages)
+    return delta.stderr
+
+
+def significant(board: Leaderboard, model: str, column: Column) -> bool:
+    """Whether a Δ exceeds 1.96 of its shown standard errors (about 95 % two-sided)."""
+    delta, se = board.delta(model, column), delta_stderr(board, model, column)
+    return delta is not None and se is not None and abs(delta.value) > 1.96 * se
 
 
 def _model_label(board: Leaderboard, model: str) -> str:
@@ -416,21 +486,73 @@ def _header_cells(board: Leaderboard) -> list[tuple[str, Column | None, bool]]:
     out: list[tuple[str, Column | None, bool]] = []
     for column in board.display_columns:
         label = column.label + (" (%)" if board.scale(column) == 100.0 else "")
-        out.append((label, column, False))
-        if board.baseline is not None:
+        out.append((label + _n_header(board, column), column, False))
+        # a Δ column only where some model has a difference (the judge has no base value)
+        if board.baseline is not None and any(
+                board.delta(m, column) is not None for m in board.models):
             out.append((f"Δ {label}", column, True))
     return out
 
 
+def _n_header(board: Leaderboard, column: Column) -> str:
+    """``n=204`` (items per model) when every model has the same n, and for a mean the number
+    of languages it is over, so an average never hides what it averages."""
+    cells = [c for m in board.models if (c := board.cell(m, column)) is not None]
+    ns = {c.n for c in cells}
+    text = f" n={ns.pop()}" if len(ns) == 1 else ""
+    if column.language is None:
+        langs = max((len(c.languages) for c in cells), default=0)
+        text += f" ({langs} lang{'s' if langs != 1 else ''})"
+    return text
+
+
 # -- renderers -------------------------------------------------------------------------------
+CAPTION = ("[a–b]: 95 % interval (Wilson's for a share of n items; for a mean over languages, "
+           "±1.96 of its standard error); ±: one standard error; (%): fractions ×100; n: items "
+           "(summed over the languages of a mean)")
+
+
+def fitted_tables(board: Leaderboard, width: int, *, colour: bool = False) -> list[Any]:
+    """The leaderboard as rich renderables that fit ``width`` columns: the model column whole
+    and repeated, the score columns folded into as many tables as needed (records when even
+    one score column does not fit beside the model name)."""
+    from rich.markup import escape
+
+    from kakugo_core.termtable import Col, fit
+
+    headers = _header_cells(board)
+    cols = [Col("model", key=True)] + [Col(label, justify="right") for label, _, _ in headers]
+    rows = []
+    for model in board.models:
+        values = [escape(_model_label(board, model))]
+        for _, column, is_delta in headers:
+            assert column is not None
+            if not is_delta:
+                values.append(escape(_cell_text(board, model, column)))
+                continue
+            delta = board.delta(model, column)
+            text = escape(_delta_text(board, model, column))
+            if (colour and delta is not None and delta.value != 0
+                    and column.higher_is_better is not None):
+                style = "green" if (delta.value > 0) == column.higher_is_better else "red"
+                text = f"[{style}]{text}[/{style}]"
+            values.append(text)
+        rows.append(values)
+    caption = CAPTION + (f"; Δ against {board.baseline} over shared languages"
+                         if board.baseline else "")
+    return fit(cols, rows, width, title=board.title, caption=caption, fold=True)
+
+
 def rich_table(board: Leaderboard) -> Any:
     """The leaderboard as a :class:`rich.table.Table` (for printing in colour)."""
     from rich.table import Table
 
-    caption = "± one standard error; means over languages; (%): fractions ×100"
+    caption = CAPTION
     if board.baseline:
         caption += f"; Δ against {board.baseline} over shared languages"
-    table = Table(title=board.title, caption=caption)
+    from rich.markup import escape
+
+    table = Table(title=escape(board.title), caption=escape(caption))
     table.add_column("model", no_wrap=True)
     headers = _header_cells(board)
     for label, _, _ in headers:
@@ -453,14 +575,13 @@ def rich_table(board: Leaderboard) -> Any:
     return table
 
 
-def render_table(board: Leaderboard) -> str:
-    """Plain-text rich table (no colour codes)."""
-    from rich.console import Console
+def render_table(board: Leaderboard, width: int | None = None) -> str:
+    """Plain-text tables (no colour codes) that fit ``width`` (default: the terminal's, or 100
+    columns for a file or pipe): wide leaderboards fold into several tables."""
+    from kakugo_core.termtable import render_plain, terminal_width
 
-    buffer = io.StringIO()
-    console = Console(file=buffer, width=4000, color_system=None, force_terminal=False)
-    console.print(rich_table(board))
-    return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"
+    width = width or terminal_width()
+    return render_plain(fitted_tables(board, width), width)
 
 
 def _md_escape(text: str) -> str:
@@ -484,8 +605,7 @@ def render_markdown(board: Leaderboard) -> str:
         for _, column, is_delta in headers:
             assert column is not None
             text = (_delta_text if is_delta else _cell_text)(board, model, column)
-            delta = board.delta(model, column) if is_delta else None
-            if delta is not None and delta.significant:
+            if is_delta and significant(board, model, column):
                 text = f"**{text}**"
             cells.append(text)
         lines.append("| " + " | ".join(_md_escape(c) for c in cells) + " |")
@@ -633,7 +753,7 @@ def render_html(board: Leaderboard) -> str:
                 if delta is not None and delta.value != 0 and column.higher_is_better is not None:
                     better = (delta.value > 0) == column.higher_is_better
                     classes.append("better" if better else "worse")
-                    if delta.significant:
+                    if significant(board, model, column):
                         classes.append("significant")
                 title = (
                     f"over {len(delta.languages)} shared language(s)" if delta is not None else ""
@@ -654,8 +774,7 @@ def render_html(board: Leaderboard) -> str:
                 )
         body.append(f'<tr data-order="{index}"{cls}>' + "".join(cells) + "</tr>")
     notes = (
-        "± is one standard error; means are over languages; (%) marks fractions (accuracy, F1,"
-        " rates) shown ×100, their Δ in points. " + SELECTION_RULE + "."
+        CAPTION + "; means are over languages; Δ of fractions in points. " + SELECTION_RULE + "."
     )
     if board.baseline:
         notes += (

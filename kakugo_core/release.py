@@ -195,6 +195,7 @@ def prepare_release(
         render_markdown,
     )
     from kakugo_core.toolkit.plots import plot_base_vs_student
+    from kakugo_core.toolkit.provenance import is_hub_id, teacher_model
     from kakugo_core.toolkit.release_files import (
         check_model_dir,
         link_or_copy,
@@ -221,6 +222,8 @@ def prepare_release(
                     "`kakugo bench -m %s` first)", base_model, base_model)
     training = read_training_summary(model_dir)
     labels = {student: repo_id}
+    if not is_hub_id(base_model):  # a local path means nothing on the Hub: its name only
+        labels[base_model] = f"{Path(base_model).name} (local)"
 
     def build(folder: Path) -> None:
         for path in model_files(model_dir):
@@ -234,7 +237,7 @@ def prepare_release(
         write_text_atomic(folder / TABLES[2], render_json(comparison, labels))
         for rel, text in eval_results_files(comparison).items():
             write_text_atomic(folder / rel, text)
-        base_label = base_model if len(base_model) <= 40 else "…" + base_model[-39:]
+        base_label = labels.get(base_model, base_model)
         plot = plot_base_vs_student(comparison, folder / PLOT, base_label=f"base: {base_label}",
                                     student_label=f"student: {repo_id.split('/')[-1]}")
         card = build_model_card(
@@ -245,6 +248,9 @@ def prepare_release(
             dataset_repo_id=dataset_repo_id,
             think_prompt=cfg["dataset"]["think_system_prompt"],
             concise_prompt=cfg["dataset"]["concise_system_prompt"],
+            teacher=teacher_model(Path(dataset_dir) if dataset_dir is not None else None,
+                                  model_dir),
+            configured_benchmarks=list(cfg["bench"]["benchmarks"]),
         )
         write_text_atomic(folder / CARD, str(card))
 

@@ -219,12 +219,19 @@ def run_language(language: str | Language, config: Config, options: RunOptions) 
             stage_config["teacher"] = _public_teacher(config)
         manifest, ran = folder.run_stage(stage, hashes[stage], functions[stage], stage_config,
                                          versions, force=stage in options.force)
-        options.echo(f"{stage}: {'done' if ran else 'up to date, skipped'}"
-                     f" ({manifest.seconds:.1f}s)")
+        options.echo(stage_message(manifest, ran))
     report = cost_report(folder, lang)
     write_json_atomic(options.run_dir / "cost.json", report)
     return {"language": lang.id, "run_dir": str(options.run_dir), "cost": report,
             "stages": {m.stage: m.status for m in folder.manifests()}}
+
+
+def stage_message(manifest: Manifest, ran: bool) -> str:
+    """``train: done (62.3s)``, or ``train: up to date, skipped`` with no duration: the earlier
+    run's time would read as if skipping took it."""
+    if ran:
+        return f"{manifest.stage}: done ({manifest.seconds:.1f}s)"
+    return f"{manifest.stage}: up to date, skipped"
 
 
 def _covers(benchmark: str, lang: Language) -> bool:

@@ -244,7 +244,18 @@ def test_fractions_are_shown_as_percentages_and_chrf_as_stored() -> None:
     assert board.scale(Column("flores", "chrf_en_xx")) == 1.0
     assert board.scale(Column("other", "score", "jav_Latn")) == 1.0
     md = render(board, "markdown")
-    assert "| sib200 acc (%) |" in md and "| flores chrf_en_xx |" in md
+    # headers say n and how many languages a mean is over
+    assert "| sib200 acc (%) n=200 (2 langs) |" in md
+    assert "| flores chrf_en_xx n=100 (1 lang) |" in md
     cells = md.splitlines()[2].split(" | ")
-    assert cells[1] == f"{100 * (0.625 + 0.5) / 2:.1f} ± {100 * math.hypot(0.031, 0.029) / 2:.1f}"
-    assert cells[2] == "62.5 ± 3.1"
+
+    def wilson(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
+        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+        half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+        return centre - half, centre + half
+
+    lo, hi = wilson(0.625, 100)
+    assert cells[2] == f"62.5 [{100 * lo:.1f}–{100 * hi:.1f}]"  # Wilson, not ± stored se
+    ses = [(b - a) / (2 * 1.96) for a, b in (wilson(0.625, 100), wilson(0.5, 100))]
+    mean, half = (0.625 + 0.5) / 2, 1.96 * math.hypot(*ses) / 2
+    assert cells[1] == f"{100 * mean:.1f} [{100 * (mean - half):.1f}–{100 * (mean + half):.1f}]"

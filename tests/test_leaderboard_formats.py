@@ -122,16 +122,30 @@ def test_markdown_is_a_well_formed_github_table(db: Path) -> None:
     assert len(widths) == 1, text
     header, rule, *body = lines
     assert all(re.fullmatch(r":?-{3,}:?", c) for c in _md_cells(rule))
-    assert _md_cells(header)[:3] == ["Model", "sib200 acc (%)", "Δ sib200 acc (%)"]
+    # n differs between models (2 or 3 languages of 204 items): shown per cell, not in the header
+    assert _md_cells(header)[:3] == ["Model", "sib200 acc (%) (3 langs)", "Δ sib200 acc (%)"]
     assert len(body) == 3
     odd = [line for line in body if "odd" in line][0]
     # the pipe cannot break the table, the tag cannot become HTML
     assert _md_cells(odd)[0] == r"odd\|&lt;b&gt;name&lt;/b&gt;"
     mean, se, _, _ = mean_and_se("student")
     student = _md_cells([line for line in body if line.startswith("| student")][0])
-    assert student[1] == f"{100 * mean:.1f} ± {100 * se:.1f} (2/3 langs)"  # fractions ×100
+    # fractions ×100, with the 95 % interval from each language's Wilson interval, and n
+    ses = []
+    for lang in ("jav_Latn", "sun_Latn"):
+        p, n = ACC[("student", lang)][0], 204
+        ses.append(math.sqrt(p * (1 - p) / n + 1.96**2 / (4 * n * n)) / (1 + 1.96**2 / n))
+    half = 1.96 * math.hypot(*ses) / 2
+    assert student[1] == (f"{100 * mean:.1f} [{100 * (mean - half):.1f}–"
+                          f"{100 * (mean + half):.1f}] n=408 (2/3 langs)")
     delta = (0.62 - 0.50 + 0.66 - 0.60) / 2
-    delta_se = math.sqrt(0.03**2 + 0.03**2 + 0.05**2 + 0.04**2) / 2
+    wilson_ses = []  # each side's standard error from its Wilson interval
+    for model in ("student", "base"):
+        for lang in ("jav_Latn", "sun_Latn"):
+            p, n = ACC[(model, lang)][0], 204
+            wilson_ses.append(math.sqrt(p * (1 - p) / n + 1.96**2 / (4 * n * n))
+                              / (1 + 1.96**2 / n))
+    delta_se = math.sqrt(sum(se * se for se in wilson_ses)) / 2
     assert student[2] == f"**{100 * delta:+.1f} ± {100 * delta_se:.1f}**"  # > 1.96 se: bold
 
 
@@ -247,7 +261,7 @@ def test_cli_prints_markdown_with_config_defaults(db: Path, tmp_path: Path) -> N
     done = kakugo("leaderboard", "--db", str(db), "--config", str(config))
     assert done.returncode == 0, done.stderr
     header = done.stdout.splitlines()[0]
-    assert header == "| Model | sib200 macro_f1 (%) |"
+    assert header == "| Model | sib200 macro_f1 (%) (3 langs) |"
 
 
 def test_judge_rates_are_coloured_by_direction(tmp_path: Path) -> None:

@@ -121,7 +121,9 @@ def test_publish_download_load_rescore_and_card(
 
     primary = registry("benchmarks").get("sib200").factory.primary_metrics
     carded = {r.metric_name.split(" ")[0]: r.metric_value for r in card.data.eval_results}
-    assert primary and carded == {m: stored[m] for m in primary}
+    # every stored metric (the primary ones among them), as percentages rounded to 2 decimals
+    assert primary and set(primary) <= set(carded)
+    assert carded == {m: round(100 * v, 2) for m, v in stored.items()}
 
     # the downloaded model loads with transformers and scores exactly what was stored
     from transformers import AutoModelForCausalLM

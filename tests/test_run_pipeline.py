@@ -109,3 +109,48 @@ def test_slurm_array_runs_one_language_per_task() -> None:
                                      "--set", "teacher.base_url='http://gpu:8000/v1'"]
     past = _slurm("3")
     assert past.returncode == 2 and "past the 3 languages" in past.stderr
+
+
+def test_a_skipped_stage_claims_no_duration() -> None:
+    from kakugo_core.run import stage_message
+
+    earlier = Manifest(stage="train", status="done", seconds=6057.9)
+    assert stage_message(earlier, ran=False) == "train: up to date, skipped"
+    assert stage_message(earlier, ran=True) == "train: done (6057.9s)"
+
+
+def _status(run_dir: Path, columns: int = 120) -> str:
+    import os
+
+    env = {**os.environ, "COLUMNS": str(columns), "KAKUGO_LOAD_PLUGINS": ""}
+    done = subprocess.run([sys.executable, "-m", "kakugo_core", "status", str(run_dir)],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_status_never_sums_unrelated_numbers_and_shows_the_training_step(
+    tmp_path: Path,
+) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    Manifest(stage="generate", status="done", seconds=420.0, counts={
+        "rows": 1200, "usage": {"calls": 1500, "prompt_tokens": 300000,
+                                "completion_tokens": 58000, "cost": 0.077}}).save(
+        tmp_path / "generate")
+    started = (datetime.now(timezone.utc) - timedelta(minutes=5)).isoformat(timespec="seconds")
+    Manifest(stage="train", status="running", started=started, attempts=1).save(
+        tmp_path / "train")
+    work = tmp_path / "train" / ".model.partial" / "sft"
+    work.mkdir(parents=True)
+    (work / "progress.json").write_text(json.dumps({
+        "title": "fine-tuning (full)", "step": 40, "max_steps": 200, "loss": 2.31,
+        "tokens_per_second": 1234.0, "eta_seconds": 192.0}))
+    out = _status(tmp_path, columns=300)  # wide: every count on one line
+    assert "359500" not in out and "359501" not in out  # calls + tokens + dollars
+    assert "calls 1500" in out and "prompt_tokens 300000" in out and "cost 0.077" in out
+    assert "step 40/200" in out and "loss 2.3100" in out and "ETA 3m12s" in out
+    assert "0.0 s" not in out  # not "running, 0.0 s"
+    assert "5.0 min" in out
+    narrow = _status(tmp_path, columns=80)
+    assert max(len(line) for line in narrow.splitlines()) <= 80

@@ -107,3 +107,45 @@ def test_launch_command_passes_the_config_through(tmp_path):
     assert cmd[cmd.index("--config_file") + 1] == "configs/accelerate/fsdp.yaml"
     assert cmd[cmd.index("--num_processes") + 1] == "8"
     assert cmd[-4:] == ["-m", "kakugo_core.training", "--request", str(tmp_path / "req.json")]
+
+
+def test_training_shows_one_progress_line_and_no_third_party_noise(
+        tmp_path, tiny_model, small_dataset):
+    """In a log (stderr is a pipe): progress lines with step/total, loss, tokens/s and ETA;
+    no "Writing model shards" bar per checkpoint, no "Saving the dataset", no FutureWarning."""
+    out = tmp_path / "model"
+    result = _kakugo("train", "--student", str(tiny_model), "--dataset", str(small_dataset),
+                     "--out", str(out), "--epochs", "1", *FAST,
+                     "--set", "train.save_steps=2", cwd=tmp_path)  # a checkpoint every 2 steps
+    assert result.returncode == 0, result.stderr[-3000:]
+    steps = json.loads((out / "training_summary.json").read_text())["optimizer_steps"]
+    lines = [line for line in result.stderr.splitlines() if "fine-tuning (full): step" in line]
+    assert lines, result.stderr
+    last = lines[-1]
+    assert f"step {steps}/{steps}" in last and " · loss " in last and " tok/s" in last, last
+    assert any("ETA" in line for line in lines), lines
+    for noise in ("Writing model shards", "Saving the dataset", "FutureWarning", "it/s]"):
+        assert noise not in result.stderr, result.stderr[-3000:]
+
+
+def test_progress_callback_writes_what_kakugo_status_reads(tmp_path):
+    """The trainer callback's progress.json, as a running train stage leaves it, is what
+    `kakugo status` turns into the step line."""
+    from types import SimpleNamespace
+
+    from kakugo_core.commands.run import _progress
+    from plugins.students._train_report import rich_progress_callback
+
+    work = tmp_path / "train" / ".model.partial" / "sft"
+    args = SimpleNamespace(output_dir=str(work))
+    state = SimpleNamespace(is_world_process_zero=True, global_step=0, max_steps=200,
+                            num_input_tokens_seen=0)
+    callback = rich_progress_callback("fine-tuning (full)")
+    callback.on_train_begin(args, state, None)
+    state.global_step, state.num_input_tokens_seen = 40, 50_000
+    callback.on_log(args, state, None, logs={"loss": 2.31})
+    callback.on_train_end(args, state, None)  # forces the last write
+    data = json.loads((work / "progress.json").read_text())
+    assert data["step"] == 40 and data["max_steps"] == 200 and data["loss"] == 2.31
+    assert data["tokens_per_second"] > 0 and data["eta_seconds"] is not None
+    assert _progress(tmp_path / "train").startswith("fine-tuning (full): step 40/200 · loss 2.3100")

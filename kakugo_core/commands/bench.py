@@ -104,7 +104,7 @@ def bench(
             "max_new_tokens": cfg["max_new_tokens"]})
         return
     if not models:
-        raise click.UsageError("give at least one --model (a Hub id or a local folder)")
+        raise click.UsageError("give at least one -m/--model (a Hub id or a local folder)")
     store = ResultsStore(db or cfg["db"] or None)
     try:
         results = run_bench(
@@ -156,5 +156,6 @@ def _print_table(
 
     benchmarks = sorted({r.benchmark for r in results})
     languages = sorted({r.language for r in results})
+    # every language's cell next to the mean, so one weak language is not averaged away
     click.echo(render_store(store, fmt="table", models=models, benchmarks=benchmarks,
-                            languages=languages, n_shot=n_shot))
+                            languages=languages, n_shot=n_shot, per_language=len(languages) > 1))

@@ -26,17 +26,29 @@ def languages(query: str | None, as_json: bool, paper: bool) -> None:
         data = [lang.as_dict() for lang in langs]
         click.echo(json.dumps(data[0] if query else data, indent=2, ensure_ascii=False))
         return
-    from rich.console import Console
-    from rich.table import Table
+    from kakugo_core.termtable import Col, fit, print_fitted, terminal_width
 
-    table = Table(title=None if query else f"{len(langs)} languages")
-    for col in ("id", "name", "iso 639-1", "iso 639-3", *BENCHMARK_KEYS):
-        table.add_column(col)
-    for lang in langs:
-        cover = [lang.benchmarks.get(k) or "-" for k in BENCHMARK_KEYS]
-        table.add_row(lang.id, lang.name, lang.iso639_1 or "-", lang.iso639_3, *cover)
-    Console().print(table)
+    if query:  # one language: a record (every id whole at any width)
+        from kakugo_core.termtable import records
+
+        cols = [Col(h) for h in ("id", "name", "iso 639-1", "iso 639-3", *BENCHMARK_KEYS)]
+        lang = langs[0]
+        click.echo(records(cols, [[lang.id, lang.name, lang.iso639_1 or "-", lang.iso639_3,
+                                   *[lang.benchmarks.get(k) or "-" for k in BENCHMARK_KEYS]]]))
+    else:
+        cols = [Col("id", key=True), Col("name", key=True), Col("iso 639-1", drop=2),
+                Col("iso 639-3", drop=1), Col("covered by", wrap=True)]
+        rows = [[lang.id, lang.name, lang.iso639_1 or "-", lang.iso639_3,
+                 ", ".join(_coverage(lang, k) for k in BENCHMARK_KEYS if lang.benchmarks.get(k))
+                 or "-"] for lang in langs]
+        print_fitted(fit(cols, rows, terminal_width(), title=f"{len(langs)} languages"))
     if query:
         missing = [k for k in BENCHMARK_KEYS if not langs[0].covered_by(k)]
         if missing:
             click.echo(f"{langs[0].name} is not covered by: {', '.join(missing)}")
+
+
+def _coverage(lang: Language, benchmark: str) -> str:
+    """A benchmark's name, with its own code for the language when that is not the id."""
+    code = lang.benchmarks.get(benchmark)
+    return benchmark if code in (True, lang.id) else f"{benchmark} ({code})"

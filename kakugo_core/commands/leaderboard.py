@@ -88,9 +88,11 @@ def leaderboard(
     if fmt == "table" and not output and sys.stdout.isatty():
         from rich.console import Console
 
-        from kakugo_core.leaderboard import rich_table
+        from kakugo_core.leaderboard import fitted_tables
+        from kakugo_core.termtable import print_fitted
 
-        Console().print(rich_table(board))  # in colour on a terminal
+        console = Console()  # in colour on a terminal, folded to its width
+        print_fitted(fitted_tables(board, console.width, colour=True), console)
         return
     text = render(board, fmt)
     if output:

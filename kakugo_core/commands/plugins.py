@@ -34,22 +34,21 @@ def plugins(as_json: bool) -> None:
         click.echo(json.dumps(payload, indent=2))
         return
     from rich.console import Console
-    from rich.table import Table
 
-    table = Table(title="Kakugo plugins")
-    for col in ("plugin", "distribution", "version", "registered"):
-        table.add_column(col)
-    for row in rows:
-        registered = "; ".join(
-            f"{k}: {', '.join(_with_aliases(n, row['aliases']) for n in v)}"
-            for k, v in row["registered"].items())
-        table.add_row(row["name"], row["distribution"], row["version"], registered or "-")
+    from kakugo_core.termtable import Col, fit, print_fitted, terminal_width
+
+    cols = [Col("plugin", key=True), Col("distribution", drop=2), Col("version", drop=1),
+            Col("registered", wrap=True)]
+    table_rows = [[row["name"], row["distribution"], row["version"],
+                   "; ".join(f"{k}: {', '.join(_with_aliases(n, row['aliases']) for n in v)}"
+                             for k, v in row["registered"].items()) or "-"]
+                  for row in rows]
     console = Console()
-    console.print(table)
+    print_fitted(fit(cols, table_rows, terminal_width(), title="Kakugo plugins"), console)
     for row in rows:
         for problem in row["problems"]:
             console.print(f"[yellow]problem[/yellow] {row['name']} ({row['distribution']}): "
-                          f"{problem}")
+                          f"{problem}", soft_wrap=True)
     for failure in failures:
         console.print(f"[red]failed[/red] {failure['plugin']} ({failure['distribution']}): "
                       f"{failure['error']}")

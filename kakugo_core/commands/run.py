@@ -6,6 +6,7 @@ import contextlib
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -120,12 +121,10 @@ def _echo_for(language_id: str) -> Callable[[str], None]:
 
 
 def _print_summary(summary: dict, run_dir: Path) -> None:
-    from rich.console import Console
-
-    console = Console()
+    # plain lines: a log must not get them re-wrapped at 80 columns
     cost = summary["cost"]
-    console.print(f"\n[bold]{summary['language']}[/bold]: {run_dir}")
-    console.print(
+    click.echo(f"\n{summary['language']}: {run_dir}")
+    click.echo(
         f"cost: teacher ${cost['teacher_cost_usd']:.4f} ({cost['teacher_prompt_tokens']:,} + "
         f"{cost['teacher_completion_tokens']:,} tokens), training ${cost['train_cost_usd']:.4f} "
         f"({cost['train_seconds']:.0f} s); total ${cost['total_cost_usd']:.4f} against the "
@@ -133,10 +132,10 @@ def _print_summary(summary: dict, run_dir: Path) -> None:
     )
     card = run_dir / "release" / "out" / "README.md"
     if card.exists():
-        console.print(f"model card: {card}")
+        click.echo(f"model card: {card}")
     board = _leaderboard(run_dir)
-    if board:
-        console.print(board)
+    if board:  # already folded to the terminal's width (100 columns in a log): print as is
+        click.echo(board, nl=False)
 
 
 def _leaderboard(run_dir: Path) -> str:
@@ -155,32 +154,81 @@ def _leaderboard(run_dir: Path) -> str:
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the manifests as JSON.")
 def status_command(run_dir: Path, as_json: bool) -> None:
-    """Show each stage of RUN_DIR: state, counts, time and cost."""
+    """Show each stage of RUN_DIR: state (the current step while training), counts, time and
+    cost."""
     from rich.console import Console
-    from rich.table import Table
 
     from kakugo_core.run import stage_table
+    from kakugo_core.termtable import Col, fit, print_fitted, terminal_width
 
     manifests = stage_table(run_dir)
     if as_json:
         click.echo(json.dumps([m.__dict__ for m in manifests], indent=2, default=str))
         return
-    table = Table(title=f"run {run_dir}")
-    for col in ("stage", "state", "attempts", "seconds", "cost (USD)", "counts"):
-        table.add_column(col)
-    for m in manifests:
-        counts = _short_counts(m.counts)
-        table.add_row(m.stage, m.status + (f" ({m.error})" if m.error else ""), str(m.attempts),
-                      f"{m.seconds:.1f}", f"{m.cost_usd:.4f}", counts)
-    Console().print(table)
+    cols = [Col("stage", key=True), Col("state", wrap=True), Col("attempts", drop=1),
+            Col("time", justify="right"), Col("cost (USD)", justify="right", drop=2),
+            Col("counts", wrap=True)]
+    rows = [[m.stage, _state(m, run_dir), str(m.attempts), _time(m),
+             "-" if m.status == "pending" else f"{m.cost_usd:.4f}",
+             _short_counts(m.counts)] for m in manifests]
+    print_fitted(fit(cols, rows, terminal_width(), title=f"run {run_dir}"), Console())
+
+
+def _state(manifest: Any, run_dir: Path) -> str:
+    text = manifest.status + (f" ({manifest.error})" if manifest.error else "")
+    if manifest.status == "running":
+        progress = _progress(run_dir / manifest.stage)
+        if progress:
+            text += f": {progress}"
+    return text
+
+
+def _progress(stage_dir: Path) -> str:
+    """The training progress line from the newest ``progress.json`` under the stage folder."""
+    from kakugo_core.toolkit.progress import PROGRESS_FILE, progress_line
+
+    # pathlib's ** also enters the hidden .model.partial folder the trainer works in
+    files = sorted(stage_dir.glob(f"**/{PROGRESS_FILE}"), key=lambda p: p.stat().st_mtime)
+    if not files:
+        return ""
+    try:
+        data = json.loads(files[-1].read_text("utf-8"))
+        return progress_line(str(data.get("title", "training")), int(data["step"]),
+                             int(data["max_steps"]), data.get("loss"),
+                             data.get("tokens_per_second"), data.get("eta_seconds"))
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+
+
+def _time(manifest: Any) -> str:
+    """How long the stage ran, or has been running (a running manifest stores 0 seconds)."""
+    from datetime import datetime, timezone
+
+    seconds = manifest.seconds
+    if manifest.status == "running" and manifest.started:
+        try:
+            started = datetime.fromisoformat(manifest.started)
+            seconds = (datetime.now(timezone.utc) - started).total_seconds()
+        except ValueError:
+            return "-"
+    if manifest.status == "pending":
+        return "-"
+    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_value(v)}" for k, v in value.items()) or "-"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_value(v) for v in value) or "-"
+    return str(value)
 
 
 def _short_counts(counts: dict) -> str:
-    parts = []
-    for key, value in counts.items():
-        if isinstance(value, dict):
-            total = sum(v for v in value.values() if isinstance(v, (int, float)))
-            parts.append(f"{key}: {total:g}" if total else f"{key}: {len(value)}")
-        elif isinstance(value, (int, float, str)) and value != "":
-            parts.append(f"{key}: {value:.4g}" if isinstance(value, float) else f"{key}: {value}")
-    return "; ".join(parts[:6])
+    """Each count by its own name; a nested mapping (splits, scores, usage) item by item,
+    never summed: its numbers measure different things."""
+    parts = [f"{key}: {_value(value)}" for key, value in counts.items()
+             if value not in ("", None, {}, [])]
+    return "; ".join(parts)

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +12,9 @@ from typing import Any
 
 from kakugo_core.errors import KakugoError
 from kakugo_core.languages import Language
-from kakugo_core.toolkit.comparison import Comparison, ComparisonRow, benchmark_label
+from kakugo_core.toolkit.comparison import Comparison, ComparisonRow, benchmark_label, is_fraction
+from kakugo_core.toolkit.provenance import describe, describe_judge
+from kakugo_core.toolkit.provenance import is_hub_id as is_hub_id
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -67,11 +68,6 @@ def benchmark_info(name: str) -> BenchmarkInfo:
     )
 
 
-def is_hub_id(name: str) -> bool:
-    """Whether ``name`` looks like a Hub repository id rather than a local path."""
-    return bool(re.fullmatch(r"[\w.-]+(/[\w.-]+)?", name)) and not Path(name).exists()
-
-
 def hub_url(repo_id: str, repo_type: str = "model") -> str:
     prefix = "" if repo_type == "model" else f"{repo_type}s/"
     return f"https://huggingface.co/{prefix}{repo_id}"
@@ -89,6 +85,17 @@ def _metric_count(comparison: Comparison, row: ComparisonRow) -> int:
 
 
 # -- eval results --------------------------------------------------------------------------
+#: decimals of a model-index value (on its 0-100 scale): 42.16 %, chrF 6.95
+HUB_DECIMALS = 2
+
+
+def hub_value(comparison: Comparison, row: ComparisonRow, value: float) -> float:
+    """A score on the scale the Hub's leaderboards read: fractions (accuracy, F1, rates) as
+    percentages, chrF/BLEU as stored (already 0-100), rounded to :data:`HUB_DECIMALS`."""
+    scale = 100.0 if is_fraction(comparison.rows_of(row.benchmark)) else 1.0
+    return round(value * scale, HUB_DECIMALS)
+
+
 def model_index_results(comparison: Comparison) -> list[Any]:
     """The student's scores as huggingface_hub ``EvalResult`` objects (model-index)."""
     from huggingface_hub import EvalResult
@@ -109,7 +116,7 @@ def model_index_results(comparison: Comparison) -> list[Any]:
             dataset_split=info.split if from_hub else None,
             metric_type=metric_type(row.metric),
             metric_name=f"{row.metric} ({cell.n_shot}-shot)",
-            metric_value=cell.value,
+            metric_value=hub_value(comparison, row, cell.value),
         ))
     return results
 
@@ -132,13 +139,15 @@ def eval_results_files(comparison: Comparison) -> dict[str, str]:
         entries = []
         for row in comparison.rows_of(benchmark):
             cell = row.cells[comparison.student]
-            stderr = "n/a" if cell.stderr is None else f"{cell.stderr:.6g}"
+            stderr = ("n/a" if cell.stderr is None
+                      else f"{hub_value(comparison, row, cell.stderr):g}")
+            scale = " (x100)" if is_fraction(comparison.rows_of(row.benchmark)) else ""
             entries.append(EvalResultEntry(
                 dataset_id=info.hub_dataset,
                 task_id=task_id(row, _metric_count(comparison, row)),
-                value=cell.value,
+                value=hub_value(comparison, row, cell.value),
                 date=cell.created,
-                notes=(f"{row.metric}, {cell.n_shot}-shot, n={cell.n}, stderr={stderr}; "
+                notes=(f"{row.metric}{scale}, {cell.n_shot}-shot, n={cell.n}, stderr={stderr}; "
                        f"scored with Kakugo{_origin_note(cell.data_source)}"),
             ))
         text = yaml.safe_dump(eval_result_entries_to_yaml(entries), sort_keys=False,
@@ -159,9 +168,40 @@ def _value_text(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return ", ".join(_value_text(v) for v in value)
     text = str(value)
-    if isinstance(value, str) and value.startswith(("/", "~")):
+    if isinstance(value, str) and "/" in value and (
+            value.startswith(("/", "~", ".")) or not is_hub_id(value)):
         text = Path(value).name  # a local path: only its last part means anything to readers
     return text
+
+
+#: option prefixes that only apply when a switch in ``options`` is on
+CONDITIONAL_OPTIONS = (
+    ("lora_", lambda o: o.get("method") == "lora"),
+    ("alignment_", lambda o: bool(o.get("alignment_pretraining"))),
+    ("vocab_", lambda o: bool(o.get("vocab_expansion_tokens"))),
+)
+
+
+def applied_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The training options that took effect: no LoRA settings for a full fine-tune, no
+    alignment or vocabulary-expansion settings when those steps were off, and no empty or
+    zero "not used" values (no DeepSpeed file, no periodic evaluation)."""
+    out: dict[str, Any] = {}
+    for key, value in options.items():
+        if any(key.startswith(prefix) and not applies(options)
+               for prefix, applies in CONDITIONAL_OPTIONS):
+            continue
+        if value in ("", None, [], {}) or (key in ZERO_MEANS_OFF and not value):
+            continue
+        if key == "alignment_pretraining" and not value:
+            continue
+        out[key] = value
+    return out
+
+
+#: options whose 0 means "off" (and is then not shown)
+ZERO_MEANS_OFF = frozenset({"eval_steps", "save_steps", "num_processes",
+                            "vocab_expansion_tokens"})
 
 
 def _flatten(data: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
@@ -191,6 +231,8 @@ def read_training_summary(model_dir: Path) -> list[tuple[str, str]]:
         raise KakugoError(f"{path} is not valid JSON ({exc}); fix or remove it") from None
     if not isinstance(data, Mapping):
         raise KakugoError(f"{path} must hold a JSON object; fix or remove it")
+    if isinstance(data.get("options"), Mapping):
+        data = {**data, "options": applied_options(data["options"])}
     return _flatten(data)
 
 
@@ -209,8 +251,12 @@ def build_model_card(
     dataset_repo_id: str | None,
     think_prompt: str,
     concise_prompt: str,
+    teacher: str = "",
+    configured_benchmarks: list[str] | None = None,
 ) -> Any:
-    """The model card (a huggingface_hub ``ModelCard``)."""
+    """The model card (a huggingface_hub ``ModelCard``). ``teacher`` is the model that wrote
+    the training data (as the dataset recorded it); ``configured_benchmarks`` the ones the
+    configuration runs, to say why a benchmark that covers the language has no results."""
     from huggingface_hub import ModelCard, ModelCardData
 
     tags = ["kakugo", "low-resource-languages", "synthetic-data", "distillation",
@@ -230,13 +276,20 @@ def build_model_card(
     covered = set(comparison.benchmarks())
     not_covered = [benchmark_label(k) for k, code in language.benchmarks.items()
                    if not code and k not in covered]
+    provenance = describe(base_model, teacher)
+    not_run = [f"{benchmark_label(k)} ({_why_not_run(k, configured_benchmarks, provenance)})"
+               for k, code in language.benchmarks.items() if code and k not in covered]
+    judges = sorted({c.judge for r in comparison.rows_of("judge") for c in r.cells.values()
+                     if c.judge})
     return ModelCard.from_template(
         card_data,
         template_path=str(TEMPLATES / "model_card.md"),
         repo_id=repo_id,
         language=language,
         base_model=base_model,
-        base_model_url=hub_url(base_model) if is_hub_id(base_model) else base_model,
+        provenance=provenance,
+        judge_text="; ".join(describe_judge(j) for j in judges),
+        not_run="; ".join(not_run),
         size=size,
         others=comparison.others,
         tables=tables,
@@ -251,6 +304,15 @@ def build_model_card(
         not_covered=", ".join(not_covered),
         n_shot_text="/".join(str(s) for s in shots) + "-shot" if shots else "few-shot",
     )
+
+
+def _why_not_run(benchmark: str, configured: list[str] | None, provenance: Any) -> str:
+    if configured is not None and benchmark not in configured:
+        if provenance.is_demo_teacher:
+            return ("the offline demo downloads nothing and bundles no data for it; "
+                    "not in `bench.benchmarks`")
+        return "not in this run's `bench.benchmarks`"
+    return "no result for this model in the results store; run `kakugo bench` with it"
 
 
 # -- dataset card --------------------------------------------------------------------------

@@ -4,8 +4,9 @@ standard errors.
 
 One evaluation per model, benchmark and language, chosen exactly as ``kakugo leaderboard`` chooses
 it (:func:`kakugo_core.leaderboard.select_evaluations`: the latest; ties go to the higher n-shot,
-then prompt hash, then revision), so a card never disagrees with the leaderboard. Metrics are the
-benchmark plugin's ``primary_metrics`` when it is registered, else every stored metric. Fractions
+then prompt hash, then revision), so a card never disagrees with the leaderboard. Every stored
+metric is shown, the benchmark plugin's ``primary_metrics`` first (diagnostic counts such as the
+judge's ``unparsed`` verdicts are left out). Fractions
 (accuracies, F1) are shown ×100; chrF, BLEU and TER as stored.
 """
 
@@ -53,6 +54,7 @@ class Cell:
     revision: str
     created: str
     data_source: str = ""  # "" when not recorded (older results)
+    judge: str = ""  # the judge benchmark's judge (``plugin:model``), else ""
 
 
 @dataclass
@@ -93,6 +95,10 @@ class Comparison:
 
     def rows_of(self, benchmark: str) -> list[ComparisonRow]:
         return [r for r in self.rows if r.benchmark == benchmark]
+
+
+#: stored numbers that are counts about an evaluation, not scores of the model
+DIAGNOSTIC_METRICS = frozenset({"unparsed"})
 
 
 def _primary_metrics(benchmark: str) -> tuple[str, ...] | None:
@@ -147,15 +153,19 @@ def build_comparison(
         stored = sorted({r.metric for r in student_rows if r.benchmark == benchmark})
         primary = _primary_metrics(benchmark)
         metrics = [m for m in primary if m in stored] if primary else []
+        # every stored score is shown (SIB-200's macro-F1 after its accuracy), the primary
+        # ones first; diagnostic counts (the judge's unparsed verdicts) are not scores
+        metrics += [m for m in stored if m not in metrics and m not in DIAGNOSTIC_METRICS]
         for language in sorted(lang for b, lang in pairs if b == benchmark):
-            for metric in metrics or stored:
+            for metric in metrics:
                 row = ComparisonRow(benchmark, language, metric)
                 for model in models:
                     found = latest.get((model, benchmark, language, metric))
                     if found is not None:
                         row.cells[model] = Cell(found.value, found.stderr, found.n, found.n_shot,
                                                 found.prompt_hash, found.revision, found.created,
-                                                found.versions.get("data_source", ""))
+                                                found.versions.get("data_source", ""),
+                                                found.versions.get("judge", ""))
                 if student in row.cells:
                     rows.append(row)
     used = {m for r in rows for m in r.cells}
@@ -212,9 +222,15 @@ def render_markdown(comparison: Comparison, labels: dict[str, str] | None = None
         rows = comparison.rows_of(benchmark)
         scale = 100.0 if is_fraction(rows) else 1.0
         unit = " (×100)" if scale == 100.0 else ""
+        # a benchmark with no base score while others have one (the judge compares the student
+        # with the base) gets no always-empty base and Δ columns; a base with no result at all
+        # keeps them, empty, beside the warning that says so
+        with_base = any(comparison.base in r.cells for r in rows) or not any(
+            comparison.base in r.cells for r in comparison.rows)
         header = ["Language", "Metric", "n", "Shots",
-                  f"Base: `{_md(name[comparison.base])}`",
-                  f"Student: `{_md(name[comparison.student])}`", "Δ student − base",
+                  *([f"Base: `{_md(name[comparison.base])}`"] if with_base else []),
+                  f"Student: `{_md(name[comparison.student])}`",
+                  *(["Δ student − base"] if with_base else []),
                   *[f"`{_md(name[m])}`" for m in comparison.others]]
         lines = [f"#### {benchmark_label(benchmark)}{unit}", "",
                  "| " + " | ".join(header) + " |",
@@ -222,10 +238,11 @@ def render_markdown(comparison: Comparison, labels: dict[str, str] | None = None
                  + "|"]
         for row in rows:
             student_cell = row.cells[comparison.student]
+            base = [_cell_text(row.cells.get(comparison.base), scale)] if with_base else []
+            delta = ([_delta_text(row.delta(comparison.student, comparison.base), scale)]
+                     if with_base else [])
             cells = [row.language, row.metric, str(student_cell.n), str(student_cell.n_shot),
-                     _cell_text(row.cells.get(comparison.base), scale),
-                     _cell_text(student_cell, scale),
-                     _delta_text(row.delta(comparison.student, comparison.base), scale),
+                     *base, _cell_text(student_cell, scale), *delta,
                      *[_cell_text(row.cells.get(m), scale) for m in comparison.others]]
             lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
         parts.append("\n".join(lines))
@@ -252,7 +269,7 @@ def render_csv(comparison: Comparison, labels: dict[str, str] | None = None) -> 
     recs = records(comparison, labels)
     buffer = io.StringIO()
     fields = ["model", "role", "benchmark", "language", "metric", "value", "stderr", "n",
-              "n_shot", "prompt_hash", "revision", "created", "data_source"]
+              "n_shot", "prompt_hash", "revision", "created", "data_source", "judge"]
     writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     writer.writerows(recs)

@@ -216,6 +216,7 @@ def _training_args(opts: TrainOptions, work_dir: Path, *, epochs: float, learnin
         save_total_limit=1,
         report_to="none",
         disable_tqdm=True,
+        include_num_input_tokens_seen=True,  # tokens/s on the progress line
         remove_unused_columns=False,
         dataloader_num_workers=0,
         deepspeed=opts.deepspeed or None,
