@@ -123,6 +123,11 @@ def bench(
     if executor != "local":
         from kakugo_core.distributed import BenchSpec, distributed_bench
 
+        if as_json:
+            store.close()
+            raise click.UsageError("--json works with --executor local only; read the merged "
+                                   "results with `kakugo leaderboard --format json`")
+
         try:
             distributed_bench(BenchSpec(
                 list(models), names, languages, backend=backend_name, n_shot=n,
@@ -136,8 +141,7 @@ def bench(
                 n_shot_by_benchmark=cfg["n_shot_by_benchmark"] if n_shot is None else None,
             ), store, executor, shard_dir, languages_per_task, {
                 "workers": workers, "gpus_per_task": gpus_per_task, "max_retries": max_retries})
-            if not as_json:
-                _print_table(store, list(models), [], None, names, languages)
+            _print_table(store, list(models), [], None, names, languages)
         finally:
             store.close()
         return
