@@ -246,7 +246,7 @@ def run_task(plan: Mapping[str, Any], index: int, shard_dir: str | Path) -> dict
     task = Task(entry["index"], entry["model"], tuple(entry["languages"]))
     shard_dir = Path(shard_dir)
     done = {tuple(k) for k in plan.get("done", {}).get(task.model, [])}
-    store = ShardStore(shard_dir / f"{task.name}.sqlite", done,  # type: ignore[arg-type]
+    store = ShardStore(shard_dir / f"{task.name}.sqlite", done,
                        shard_dir / f"{task.name}.json", task.name)
     try:
         run_bench(
@@ -299,7 +299,8 @@ def _run_ray(plan: dict[str, Any], indices: list[int], shard_dir: Path, options:
         num_cpus=options.get("cpus_per_task", 1), num_gpus=options.get("gpus_per_task", 0),
         max_retries=int(options.get("max_retries", 2)))
     plan_ref = ray.put(plan)
-    pending = {remote.remote(plan_ref, i, str(shard_dir)): i for i in indices}
+    pending = {remote.remote(plan_ref, i, str(shard_dir)): i  # type: ignore[arg-type]
+               for i in indices}
     computed: list[list[str]] = []
     failed: dict[str, str] = {}
     try:

@@ -102,7 +102,7 @@ def rows_from_model_index(repo: str, sha: str, card_text: str, created: str, url
     except Exception as exc:  # a card whose YAML does not parse at all
         raise KakugoError(f"{repo}: unreadable model card ({exc})") from None
     out = []
-    for result in card.data.eval_results or []:
+    for result in getattr(card.data, "eval_results", None) or []:
         if result.metric_value is None or not isinstance(result.metric_value, (int, float)):
             continue
         metric = _metric(result.metric_name, result.metric_type)

@@ -268,7 +268,7 @@ class Site:
             head.append((f"Δ vs {b.baseline}", "number"))
         head += [("n", "number"), ("n-shot", "number"), ("Revision", "text"),
                  ("Prompt hash", "text"), ("Created", "text"), ("Source", "text")]
-        rows = []
+        rows: list[str] = []
         for column in self.primary:
             for lang in b.languages[column.benchmark]:
                 col = Column(column.benchmark, column.metric, lang)

@@ -95,8 +95,8 @@ def bench(
 
         if not shard_dir:
             raise click.UsageError("--shard needs --shard-dir (the folder with plan.json)")
-        out = run_shard(shard, shard_dir)
-        click.echo(f"{out['task']}: {len(out['computed'])} cell(s) computed")
+        ran = run_shard(shard, shard_dir)
+        click.echo(f"{ran['task']}: {len(ran['computed'])} cell(s) computed")
         return
     if not language_names:
         raise click.UsageError("give --languages (names, ISO codes or FLORES ids)")
