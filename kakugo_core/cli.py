@@ -26,7 +26,7 @@ BUILTIN_COMMANDS: dict[str, str] = {
     "generate": "kakugo_core.commands.generate:generate",
     "judge": "kakugo_core.commands.judge:judge",
     "languages": "kakugo_core.commands.languages:languages",
-    "leaderboard": "kakugo_core.commands.leaderboard:leaderboard",
+    "leaderboard": "kakugo_core.commands.leaderboard_group:leaderboard",
     "plugins": "kakugo_core.commands.plugins:plugins",
     "release": "kakugo_core.commands.release:release",
     "run": "kakugo_core.commands.run:run_command",

@@ -104,7 +104,8 @@ def _tag_name(template: str, commit: str) -> str:
 def publish(folder: Path, repo_id: str, options: Mapping[str, Any]) -> dict[str, Any]:
     """Create the repository if needed and commit what changed; tag the new commit.
 
-    Options: ``token`` (required), ``repo_type`` ("model"/"dataset"), ``private``,
+    Options: ``token`` (required), ``repo_type`` ("model"/"dataset"/"space"), ``space_sdk``
+    (a Space's, default "static"), ``private``,
     ``revision`` (a branch, created from main when missing), ``create_pr``, ``tag`` (a name, or
     a template with ``{date}``/``{short_sha}``), ``commit_message``.
     """
@@ -116,8 +117,9 @@ def publish(folder: Path, repo_id: str, options: Mapping[str, Any]) -> dict[str,
     create_pr = bool(options.get("create_pr"))
     api = _api(token)
     try:
+        extra = {"space_sdk": options.get("space_sdk") or "static"} if repo_type == "space" else {}
         url = api.create_repo(repo_id, repo_type=repo_type, private=bool(options.get("private")),
-                              exist_ok=True)
+                              exist_ok=True, **extra)
     except Exception as exc:
         raise hub_error(exc, f"creating {repo_id}") from None
     if revision != "main" and not create_pr:

@@ -93,6 +93,17 @@ class Repo:
         return out
 
 
+def _card_tags(readme: bytes) -> list[str]:
+    """The ``tags`` of a README's YAML front matter."""
+    match = re.match(r"^---\n(.*?)\n---\n", readme.decode("utf-8", "replace"), re.S)
+    try:
+        data = yaml.safe_load(match.group(1)) if match else None
+    except yaml.YAMLError:
+        return []
+    tags = data.get("tags") if isinstance(data, dict) else None
+    return [str(t) for t in tags] if isinstance(tags, list) else []
+
+
 class HubError(Exception):
     def __init__(self, status: int, message: str, code: str | None = None) -> None:
         super().__init__(message)
@@ -267,6 +278,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._validate_yaml(json.loads(body or b"{}"))
         if path == "/api/repos/create" and method == "POST":
             return self._create_repo(json.loads(body or b"{}"))
+        if path in ("/api/models", "/api/datasets", "/api/spaces") and method == "GET":
+            return self._list(path.rsplit("/", 1)[1][:-1], query)
         match = _LFS_BATCH.match(path)
         if match and method == "POST":
             self._require_user()
@@ -356,6 +369,32 @@ class _Handler(BaseHTTPRequestHandler):
         repo.branches["main"] = first.oid
         state.repos[(kind, repo_id)] = repo
         self._send(200, {"url": url, "name": repo_id, "id": repo_id})
+
+    def _list(self, kind: str, query: dict[str, str]) -> None:
+        """``list_models`` and co: ``author``, ``search`` (a substring of the id), ``filter``
+        (tags from the README's front matter; repeatable) and ``limit``; private repositories
+        only for their owner."""
+        wanted_tags = parse_qs(urlsplit(self.path).query).get("filter", [])
+        user = self._user()
+        out = []
+        for (repo_kind, repo_id), repo in sorted(self.server_ref.state.repos.items()):
+            owner = repo_id.split("/")[0]
+            if repo_kind != kind or (repo.private and user != owner):
+                continue
+            if query.get("author") and owner != query["author"]:
+                continue
+            if query.get("search") and query["search"].lower() not in repo_id.lower():
+                continue
+            head = repo.commits[repo.branches["main"]]
+            tags = _card_tags(head.files.get("README.md", b""))
+            if any(tag not in tags for tag in wanted_tags):
+                continue
+            out.append({"id": repo_id, "modelId": repo_id, "author": owner, "sha": head.oid,
+                        "private": repo.private, "lastModified": head.date, "tags": tags,
+                        "downloads": 0, "likes": 0})
+        if query.get("limit"):
+            out = out[:int(query["limit"])]
+        self._send(200, out)
 
     def _info(self, repo: Repo, revision: str) -> None:
         commit = self._head(repo, revision)

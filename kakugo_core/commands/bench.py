@@ -27,7 +27,7 @@ def _split(values: tuple[str, ...]) -> list[str]:
               type=click.Path(file_okay=False), metavar="DIR",
               help="A folder of lm-evaluation-harness task YAML whose tasks -b may name "
                    "(multiple_choice and loglikelihood, scored by Kakugo); repeatable.")
-@click.option("--languages", "-l", "language_names", multiple=True, required=True,
+@click.option("--languages", "-l", "language_names", multiple=True,
               metavar="A,B", help="Comma-separated languages: names, ISO codes or FLORES ids.")
 @click.option("--n-shot", type=click.IntRange(min=0), default=None,
               help="Few-shot examples per item, for every benchmark (default: "
@@ -59,6 +59,23 @@ def _split(values: tuple[str, ...]) -> list[str]:
 @click.option("--export-lm-eval", "export_dir", type=click.Path(file_okay=False), default=None,
               help="Instead of scoring, write each benchmark x language as an lm-eval task "
                    "(YAML + JSONL with the exact prompts) to DIR and print the lm_eval command.")
+@click.option("--executor", type=click.Choice(["local", "ray", "slurm"]), default="local",
+              show_default=True, help="Where the cells run: this process, a Ray cluster "
+              "(RAY_ADDRESS or a local one) or a Slurm job array (see docs/leaderboard.md).")
+@click.option("--shard-dir", type=click.Path(file_okay=False), default=None,
+              help="Folder for the plan and per-task result shards (visible to every worker; "
+                   "default: <db>.shards).")
+@click.option("--languages-per-task", type=click.IntRange(min=0), default=0,
+              help="Languages per task (each task loads its model once); 0: all of them.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="CPUs of the local Ray cluster started when RAY_ADDRESS is unset.")
+@click.option("--gpus-per-task", type=click.FloatRange(min=0), default=0,
+              help="GPUs each Ray task or Slurm array task asks for.")
+@click.option("--max-retries", type=click.IntRange(min=0), default=2, show_default=True,
+              help="Ray: resubmit a task whose worker died this many times.")
+@click.option("--shard", default=None, metavar="I/N",
+              help="Run task I of the N in --shard-dir's plan into its own shard (what each "
+                   "Slurm array task runs).")
 def bench(
     models: tuple[str, ...], benchmark_names: tuple[str, ...], tasks_dirs: tuple[str, ...],
     include_paths: tuple[str, ...], language_names: tuple[str, ...], n_shot: int | None,
@@ -66,6 +83,8 @@ def bench(
     backend: str | None, batch_size: int | None, device: str | None, force: bool,
     chat_template: bool | None, predictions_dir: str | None, config_file: str | None,
     overrides: tuple[str, ...], as_json: bool, no_progress: bool, export_dir: str | None,
+    executor: str, shard_dir: str | None, languages_per_task: int, workers: int | None,
+    gpus_per_task: float, max_retries: int, shard: str | None,
 ) -> None:
     """Score MODELs on benchmarks x languages and show the results.
 
@@ -83,6 +102,16 @@ def bench(
     from kakugo_core.store import ResultsStore
     from kakugo_core.task_files import default_shots, resolve_benchmarks
 
+    if shard:
+        from kakugo_core.distributed import run_shard
+
+        if not shard_dir:
+            raise click.UsageError("--shard needs --shard-dir (the folder with plan.json)")
+        ran = run_shard(shard, shard_dir)
+        click.echo(f"{ran['task']}: {len(ran['computed'])} cell(s) computed")
+        return
+    if not language_names:
+        raise click.UsageError("give --languages (names, ISO codes or FLORES ids)")
     config = load_config(config_file, overrides)
     cfg = section(config, "bench")
     names = resolve_benchmarks(_split(benchmark_names) or list(cfg["benchmarks"]),
@@ -106,6 +135,31 @@ def bench(
     if not models:
         raise click.UsageError("give at least one -m/--model (a Hub id or a local folder)")
     store = ResultsStore(db or cfg["db"] or None)
+    if executor != "local":
+        from kakugo_core.distributed import BenchSpec, distributed_bench
+
+        if as_json:
+            store.close()
+            raise click.UsageError("--json works with --executor local only; read the merged "
+                                   "results with `kakugo leaderboard --format json`")
+
+        try:
+            distributed_bench(BenchSpec(
+                list(models), names, languages, backend=backend_name, n_shot=n,
+                limit=(cfg["limit"] if limit is None else limit) or None,
+                data_dir=data_dir or cfg["data_dir"] or None, force=force,
+                backend_options=backend_options,
+                predictions_dir=predictions_dir or cfg["predictions_dir"] or None,
+                chat_template=cfg["chat_template"] if chat_template is None else chat_template,
+                benchmark_options={"revisions": cfg["revisions"],
+                                   "max_new_tokens": cfg["max_new_tokens"]},
+                n_shot_by_benchmark=cfg["n_shot_by_benchmark"] if n_shot is None else None,
+            ), store, executor, shard_dir, languages_per_task, {
+                "workers": workers, "gpus_per_task": gpus_per_task, "max_retries": max_retries})
+            _print_table(store, list(models), [], None, names, languages)
+        finally:
+            store.close()
+        return
     try:
         results = run_bench(
             list(models), names, languages, store=store, backend=backend_name, n_shot=n,
@@ -150,12 +204,13 @@ def _export(
 
 
 def _print_table(
-    store: Any, models: list[str], results: list[Any], n_shot: int | None
+    store: Any, models: list[str], results: list[Any], n_shot: int | None,
+    benchmarks: list[str] | None = None, languages: list[str] | None = None,
 ) -> None:
     from kakugo_core.leaderboard import render_store
 
-    benchmarks = sorted({r.benchmark for r in results})
-    languages = sorted({r.language for r in results})
+    benchmarks = benchmarks or sorted({r.benchmark for r in results})
+    languages = languages or sorted({r.language for r in results})
     # every language's cell next to the mean, so one weak language is not averaged away
     click.echo(render_store(store, fmt="table", models=models, benchmarks=benchmarks,
                             languages=languages, n_shot=n_shot, per_language=len(languages) > 1))

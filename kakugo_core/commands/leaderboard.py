@@ -18,7 +18,10 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
               help="Results database (default: bench.db from the configuration, else $KAKUGO_DB, "
                    "else the user's data directory).")
 @click.option("--format", "fmt", metavar="FORMAT",
-              help="table, markdown, csv, json or html (default: leaderboard.format, 'table').")
+              help="table, markdown, csv, json, html, or site (a multi-page static site in "
+                   "--out DIR) (default: leaderboard.format, 'table').")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="With --format site: the folder to write the site to (replaced whole).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
               help="Write to this file (atomically) instead of standard output.")
 @click.option("--baseline", metavar="MODEL",
@@ -52,6 +55,7 @@ def leaderboard(
     title: str | None,
     config_file: str | None,
     overrides: tuple[str, ...],
+    out_dir: str | None = None,
 ) -> None:
     """Compare models on every stored benchmark: one row per model, one column per
     benchmark and metric, averaged over languages, with standard errors.
@@ -72,7 +76,11 @@ def leaderboard(
 
     config = load_config(config_file, overrides)
     settings = section(config, "leaderboard")
-    fmt = check_format(fmt or settings["format"])
+    fmt = fmt or settings["format"]
+    site = fmt == "site"
+    if site and not out_dir:
+        raise click.UsageError("--format site needs --out DIR")
+    fmt = "html" if site else check_format(fmt)
     path = db or config["bench"]["db"] or str(default_db_path())
     board = leaderboard_from_store(
         path,
@@ -81,10 +89,17 @@ def leaderboard(
         languages=_split(languages),
         baseline=baseline,
         metrics=_split(metrics) or settings["metrics"] or None,
-        per_language=settings["per_language"] if per_language is None else per_language,
+        per_language=True if site else (
+            settings["per_language"] if per_language is None else per_language),
         n_shot=n_shot,
         title=title or settings["title"],
     )
+    if site:
+        from kakugo_core.leaderboard_site import site_from_board, write_site
+
+        written = write_site(site_from_board(board, path), str(out_dir))
+        click.echo(f"wrote {written}/index.html", err=True)
+        return
     if fmt == "table" and not output and sys.stdout.isatty():
         from rich.console import Console
 

@@ -1,0 +1,472 @@
+"""Distributed scoring: the cells of ``kakugo bench`` (model x benchmark x language) as tasks on
+a Ray cluster or a Slurm job array, each task writing its own results shard, the shards merged
+into the user's store.
+
+A task is one model and a chunk of languages (every benchmark): it loads its model once for all
+its cells. Each task writes ``<shard-dir>/<task>.sqlite`` (an ordinary results store, one
+transaction per cell) and ``<task>.json`` (pid, host, cells done), so a killed task keeps every
+cell it finished. Before dispatching and after gathering, every shard in the folder is merged
+into the user's store (a row that differs from a stored one is reported and its shard kept,
+never overwritten); a rerun of the same command computes only the cells still missing.
+
+The plan (``plan.json`` in the shard folder) carries everything a task needs, so a Slurm array
+task is just ``kakugo bench --shard I/N --shard-dir DIR``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import socket
+import subprocess
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from kakugo_core.errors import KakugoError
+from kakugo_core.files import model_folder_revision, write_json_atomic, write_text_atomic
+from kakugo_core.scoring import model_slug
+from kakugo_core.store import ResultRow, ResultsStore
+
+EXECUTORS = ("local", "ray", "slurm")
+PLAN_FILE = "plan.json"
+SBATCH_FILE = "kakugo-bench.sbatch"
+
+#: a stored cell: (model, revision, benchmark, language, n_shot, prompt_hash)
+CellKey = tuple[str, str, str, str, int, str]
+
+
+@dataclass
+class BenchSpec:
+    """Everything ``run_bench`` needs, as plain JSON-able values."""
+
+    models: list[str]
+    benchmarks: list[str]
+    languages: list[str]
+    backend: str = "transformers"
+    n_shot: int = 3
+    limit: int | None = None
+    data_dir: str | None = None
+    force: bool = False
+    backend_options: dict[str, Any] = field(default_factory=dict)
+    predictions_dir: str | None = None
+    chat_template: bool = False
+    benchmark_options: dict[str, Any] = field(default_factory=dict)
+    n_shot_by_benchmark: dict[str, int] | None = None
+
+
+@dataclass(frozen=True)
+class Task:
+    """One model and a chunk of languages, every benchmark: one model load."""
+
+    index: int
+    model: str
+    languages: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return f"task-{self.index:04d}-{model_slug(self.model)[:60]}"
+
+
+@dataclass
+class MergeReport:
+    """What merging shards into a store did."""
+
+    added: int = 0
+    same: int = 0
+    conflicts: list[str] = field(default_factory=list)
+    merged_files: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DistributedReport:
+    """The outcome of a distributed bench: cells computed now, tasks that failed, cells still
+    missing."""
+
+    tasks: int
+    dispatched: list[str]
+    computed: list[tuple[str, str, str]]  # (model, benchmark, language)
+    failed: dict[str, str]  # task name -> why
+    missing: list[tuple[str, str, str]]
+    merge: MergeReport
+
+
+# -- planning ----------------------------------------------------------------------------------
+def plan_cells(spec: BenchSpec) -> list[Any]:
+    """Validate names and data before anything runs; the cells with their prompt hashes."""
+    from kakugo_core.scoring import _plan
+
+    options = {"n_shot": spec.n_shot, "limit": spec.limit or None,
+               "chat_template": spec.chat_template, "data_dir": spec.data_dir,
+               **spec.benchmark_options}
+    return _plan(spec.benchmarks, spec.languages, options, spec.n_shot_by_benchmark)
+
+
+def plan_tasks(
+    models: Sequence[str], languages: Sequence[str], languages_per_task: int | None = None
+) -> list[Task]:
+    """Tasks in a stable order: per model, chunks of ``languages_per_task`` languages (all of
+    them when None or 0)."""
+    size = languages_per_task or len(languages) or 1
+    tasks: list[Task] = []
+    for model in models:
+        for start in range(0, len(languages), size):
+            tasks.append(Task(len(tasks), model, tuple(languages[start:start + size])))
+    return tasks
+
+
+def known_revision(model: str) -> str | None:
+    """The revision a local model folder will be stored under; None for a Hub id (only known
+    once the model is loaded)."""
+    return model_folder_revision(model) if Path(model).is_dir() else None
+
+
+def cell_keys(model: str, revision: str, cells: Iterable[Any], languages: Iterable[str]
+              ) -> list[CellKey]:
+    langs = set(languages)
+    return [(model, revision, c.benchmark.name, c.language.id, c.n_shot, c.prompt_hash or "")
+            for c in cells if c.language.id in langs]
+
+
+def stored_keys(store: ResultsStore, models: Sequence[str]) -> set[CellKey]:
+    return {(r.model, r.revision, r.benchmark, r.language, r.n_shot, r.prompt_hash)
+            for r in store.rows(list(models))}
+
+
+# -- merging -----------------------------------------------------------------------------------
+_COLUMNS = ("model", "revision", "benchmark", "language", "n_shot", "prompt_hash", "metric",
+            "value", "stderr", "n", "created", "versions")
+
+
+def _same(a: ResultRow, b: ResultRow) -> bool:
+    return a.value == b.value and a.stderr == b.stderr and a.n == b.n
+
+
+def merge_rows(rows: Iterable[ResultRow], dest: ResultsStore, replace: bool = False,
+               source: str = "") -> MergeReport:
+    """Insert ``rows`` into ``dest`` in one transaction, keeping their creation time and
+    versions. A row whose key is stored with another value is a conflict: reported and left
+    as stored, unless ``replace`` (``--force`` reruns)."""
+    report = MergeReport()
+    conn = dest._connect()
+    key_sql = " AND ".join(f"{c}=?" for c in _COLUMNS[:7])
+    with conn:
+        for row in rows:
+            key = (row.model, row.revision, row.benchmark, row.language, row.n_shot,
+                   row.prompt_hash, row.metric)
+            found = conn.execute(f"SELECT value, stderr, n FROM results WHERE {key_sql}",
+                                 key).fetchone()
+            if found is not None and (found[0], found[1], found[2]) == (
+                    row.value, row.stderr, row.n):
+                report.same += 1
+                continue
+            if found is not None and not replace:
+                report.conflicts.append(
+                    f"{source}: {row.model} {row.benchmark} {row.language} {row.metric}: "
+                    f"stored {found[0]!r}, shard {row.value!r}")
+                continue
+            conn.execute(
+                f"INSERT OR REPLACE INTO results ({','.join(_COLUMNS)}) VALUES "
+                f"({','.join('?' * len(_COLUMNS))})",
+                (*key, row.value, row.stderr, row.n, row.created,
+                 json.dumps(row.versions, sort_keys=True)))
+            report.added += 1
+    return report
+
+
+def merge_shards(shard_dir: Path, dest: ResultsStore, replace: bool = False,
+                 remove: bool = True) -> MergeReport:
+    """Merge every ``*.sqlite`` shard in ``shard_dir`` into ``dest``; delete each merged shard
+    (and its progress file) unless it had conflicts."""
+    total = MergeReport()
+    for path in sorted(Path(shard_dir).glob("task-*.sqlite")):
+        with ResultsStore(path) as shard:
+            rows = shard.rows()
+        report = merge_rows(rows, dest, replace=replace, source=path.name)
+        total.added += report.added
+        total.same += report.same
+        total.conflicts += report.conflicts
+        if not report.conflicts:
+            total.merged_files.append(path.name)
+            if remove:
+                path.unlink()
+                path.with_suffix(".json").unlink(missing_ok=True)
+    return total
+
+
+# -- one task (runs on a Ray worker or a Slurm array task) --------------------------------------
+class ShardStore(ResultsStore):
+    """A task's own results file: cells in ``done`` (already in the user's store) count as
+    present; every stored cell is recorded in ``<task>.json`` with the worker's pid and host."""
+
+    def __init__(self, path: Path, done: set[CellKey], progress: Path, task: str) -> None:
+        super().__init__(path)
+        self.done = done
+        self.progress = progress
+        self.state: dict[str, Any] = {
+            "task": task, "pid": os.getpid(), "host": socket.gethostname(),
+            "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "computed": [], "finished": False}
+        self.write_progress()
+
+    def write_progress(self) -> None:
+        write_json_atomic(self.progress, self.state)
+
+    def has(self, model: str, revision: str, benchmark: str, language: str, n_shot: int,
+            prompt_hash: str) -> bool:
+        key = (model, revision, benchmark, language, n_shot, prompt_hash)
+        return key in self.done or super().has(*key)
+
+    def put_result(self, model: str, revision: str, result: Any, versions: dict[str, str]
+                   ) -> None:
+        super().put_result(model, revision, result, versions)
+        self.state["computed"].append([model, result.benchmark, result.language])
+        self.write_progress()
+
+
+def read_plan(shard_dir: Path) -> dict[str, Any]:
+    path = Path(shard_dir) / PLAN_FILE
+    try:
+        return json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise KakugoError(f"{path} is missing: run `kakugo bench --executor ...` first, "
+                          "it writes the plan the shards follow") from None
+
+
+def run_task(plan: Mapping[str, Any], index: int, shard_dir: str | Path) -> dict[str, Any]:
+    """Score task ``index`` of ``plan`` into its own shard; return what it computed."""
+    from kakugo_core.scoring import run_bench
+
+    spec = BenchSpec(**plan["spec"])
+    entry = plan["tasks"][index]
+    task = Task(entry["index"], entry["model"], tuple(entry["languages"]))
+    shard_dir = Path(shard_dir)
+    done = {tuple(k) for k in plan.get("done", {}).get(task.model, [])}
+    store = ShardStore(shard_dir / f"{task.name}.sqlite", done,
+                       shard_dir / f"{task.name}.json", task.name)
+    try:
+        run_bench(
+            [task.model], spec.benchmarks, list(task.languages), store=store,
+            backend=spec.backend, n_shot=spec.n_shot, limit=spec.limit, data_dir=spec.data_dir,
+            force=spec.force, backend_options=spec.backend_options,
+            predictions_dir=spec.predictions_dir, progress=False,
+            chat_template=spec.chat_template, benchmark_options=spec.benchmark_options,
+            n_shot_by_benchmark=spec.n_shot_by_benchmark)
+        store.state["finished"] = True
+        store.write_progress()
+    finally:
+        store.close()
+    return {"task": task.name, "computed": store.state["computed"]}
+
+
+def run_shard(shard: str, shard_dir: str | Path) -> dict[str, Any]:
+    """``--shard I/N``: run task I of the plan in ``shard_dir`` (N must match the plan)."""
+    try:
+        index, total = (int(x) for x in shard.split("/"))
+    except ValueError:
+        raise KakugoError(f"--shard {shard!r}: expected I/N, e.g. 0/4") from None
+    plan = read_plan(Path(shard_dir))
+    if total != len(plan["tasks"]) or not 0 <= index < total:
+        raise KakugoError(f"--shard {shard}: the plan in {shard_dir} has "
+                          f"{len(plan['tasks'])} tasks (0..{len(plan['tasks']) - 1})")
+    return run_task(plan, index, shard_dir)
+
+
+# -- executors ---------------------------------------------------------------------------------
+def _run_ray(plan: dict[str, Any], indices: list[int], shard_dir: Path, options: Mapping[str, Any],
+             log: Callable[[str], None]) -> tuple[list[list[str]], dict[str, str]]:
+    try:
+        import ray
+    except ImportError:
+        raise KakugoError("--executor ray needs Ray: pip install 'kakugo[ray]'") from None
+    address = options.get("ray_address") or os.environ.get("RAY_ADDRESS")
+    started_here = not ray.is_initialized()
+    if started_here:
+        env = {"env_vars": {k: os.environ[k] for k in ("PYTHONPATH", "KAKUGO_LOAD_PLUGINS",
+                                                        "HF_HUB_OFFLINE", "HF_HOME")
+                            if k in os.environ}}
+        if address:
+            ray.init(address=address, runtime_env=env, log_to_driver=False)
+        else:  # a local cluster on this machine, gone when this command ends
+            ray.init(num_cpus=options.get("workers") or os.cpu_count(),
+                     include_dashboard=False, object_store_memory=100 * 1024 * 1024,
+                     _node_ip_address="127.0.0.1", runtime_env=env, log_to_driver=False)
+    remote = ray.remote(run_task).options(
+        num_cpus=options.get("cpus_per_task", 1), num_gpus=options.get("gpus_per_task", 0),
+        max_retries=int(options.get("max_retries", 2)))
+    plan_ref = ray.put(plan)
+    pending = {remote.remote(plan_ref, i, str(shard_dir)): i  # type: ignore[arg-type]
+               for i in indices}
+    computed: list[list[str]] = []
+    failed: dict[str, str] = {}
+    try:
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                i = pending.pop(ref)
+                name = Task(i, plan["tasks"][i]["model"], ()).name
+                try:
+                    out = ray.get(ref)
+                    computed += out["computed"]
+                    log(f"{name}: done ({len(out['computed'])} cell(s) computed)")
+                except Exception as exc:  # a crashed worker, an error in the task
+                    why = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
+                    failed[name] = f"{type(exc).__name__}: {why}"[:300]
+                    log(f"{name}: failed ({failed[name]})")
+    finally:
+        if started_here:
+            ray.shutdown()
+    return computed, failed
+
+
+def sbatch_script(shard_dir: Path, indices: list[int], total: int,
+                  options: Mapping[str, Any]) -> str:
+    """The job array: one array task per plan task, each ``kakugo bench --shard I/N``."""
+    kakugo = options.get("kakugo_command") or f"{shlex.quote(sys.executable)} -m kakugo_core"
+    lines = ["#!/usr/bin/env bash",
+             "#SBATCH --job-name=kakugo-bench",
+             f"#SBATCH --array={','.join(str(i) for i in indices)}",
+             f"#SBATCH --output={shard_dir}/slurm-%A_%a.log",
+             f"#SBATCH --cpus-per-task={int(options.get('cpus_per_task', 1))}"]
+    if options.get("gpus_per_task"):
+        lines.append(f"#SBATCH --gres=gpu:{int(options['gpus_per_task'])}")
+    lines += ["set -euo pipefail",
+              f'exec {kakugo} bench --shard "${{SLURM_ARRAY_TASK_ID}}/{total}" '
+              f"--shard-dir {shlex.quote(str(shard_dir))}", ""]
+    return "\n".join(lines)
+
+
+def _run_slurm(plan: dict[str, Any], indices: list[int], shard_dir: Path,
+               options: Mapping[str, Any], log: Callable[[str], None]
+               ) -> tuple[list[list[str]], dict[str, str]]:
+    script = shard_dir / SBATCH_FILE
+    write_text_atomic(script, sbatch_script(shard_dir, indices, len(plan["tasks"]), options))
+    sbatch = options.get("sbatch") or os.environ.get("KAKUGO_SBATCH") or "sbatch"
+    cmd = [*shlex.split(sbatch), "--wait", "--parsable", str(script)]
+    log(f"submitting {script} ({len(indices)} array task(s)): {' '.join(cmd)}")
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+    except FileNotFoundError:
+        raise KakugoError(f"{sbatch!r} not found: submit {script} yourself "
+                          "(sbatch --wait), then run this command again to merge") from None
+    failed: dict[str, str] = {}
+    computed: list[list[str]] = []
+    for i in indices:
+        name = Task(i, plan["tasks"][i]["model"], ()).name
+        progress = shard_dir / f"{name}.json"
+        state = json.loads(progress.read_text("utf-8")) if progress.exists() else {}
+        computed += state.get("computed", [])
+        if not state.get("finished"):
+            failed[name] = ("did not finish" if state else "did not start") + (
+                f" (sbatch exit {proc.returncode})" if proc.returncode else "")
+    return computed, failed
+
+
+# -- the driver --------------------------------------------------------------------------------
+def run_distributed(
+    spec: BenchSpec, store: ResultsStore, executor: str, shard_dir: str | Path,
+    options: Mapping[str, Any] | None = None, log: Callable[[str], None] = print,
+    languages_per_task: int | None = None,
+) -> DistributedReport:
+    """Plan, dispatch the tasks with missing cells, merge the shards into ``store``."""
+    options = dict(options or {})
+    if executor not in ("ray", "slurm"):
+        raise KakugoError(f"unknown executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
+    if not spec.models:
+        raise KakugoError("no model given: pass --model (a Hub id or a local folder)")
+    cells = plan_cells(spec)  # bad names and data fail here, before anything runs
+    language_ids = list(dict.fromkeys(c.language.id for c in cells))
+    shard_dir = Path(shard_dir)
+    shard_dir.mkdir(parents=True, exist_ok=True)
+    merge = merge_shards(shard_dir, store, replace=spec.force)  # what an earlier run left
+    if merge.added:
+        log(f"merged {merge.added} row(s) left by an earlier run from {shard_dir}")
+    tasks = plan_tasks(spec.models, language_ids, languages_per_task)
+    stored = set() if spec.force else stored_keys(store, spec.models)
+    revisions = {m: known_revision(m) for m in spec.models}
+    done: dict[str, list[CellKey]] = {}
+    indices: list[int] = []
+    for task in tasks:
+        revision = revisions[task.model]
+        if revision is not None:
+            wanted = cell_keys(task.model, revision, cells, task.languages)
+            if all(k in stored for k in wanted):
+                continue  # every cell of this task is in the store
+        indices.append(task.index)
+        done[task.model] = sorted(k for k in stored if k[0] == task.model)
+    plan = {"spec": asdict(spec), "done": done,
+            "tasks": [{"index": t.index, "model": t.model, "languages": list(t.languages)}
+                      for t in tasks]}
+    write_json_atomic(shard_dir / PLAN_FILE, plan)
+    log(f"{len(cells) * len(spec.models)} cell(s) in {len(tasks)} task(s); "
+        f"{len(indices)} task(s) with missing cells to run on {executor}")
+    computed: list[list[str]] = []
+    failed: dict[str, str] = {}
+    if indices:
+        runner = _run_ray if executor == "ray" else _run_slurm
+        computed, failed = runner(plan, indices, shard_dir, options, log)
+        after = merge_shards(shard_dir, store, replace=spec.force)
+        merge.added += after.added
+        merge.same += after.same
+        merge.conflicts += after.conflicts
+        merge.merged_files += after.merged_files
+    missing = missing_cells(spec, cells, store, revisions)
+    return DistributedReport(len(tasks), [tasks[i].name for i in indices],
+                             [tuple(c) for c in computed], failed, missing, merge)  # type: ignore[misc]
+
+
+def missing_cells(spec: BenchSpec, cells: Sequence[Any], store: ResultsStore,
+                  revisions: Mapping[str, str | None]) -> list[tuple[str, str, str]]:
+    """Planned (model, benchmark, language) cells the store does not have (for a Hub model,
+    under any revision)."""
+    stored = stored_keys(store, spec.models)
+    loose = {(k[0], k[2], k[3], k[4], k[5]) for k in stored}
+    out = []
+    for model in spec.models:
+        for c in cells:
+            key = (model, revisions[model] or "", c.benchmark.name, c.language.id, c.n_shot,
+                   c.prompt_hash or "")
+            found = key in stored if revisions[model] is not None else (
+                (model, *key[2:]) in loose)
+            if not found:
+                out.append((model, c.benchmark.name, c.language.id))
+    return out
+
+
+def summary(report: DistributedReport) -> str:
+    """One line per fact, for the terminal."""
+    lines = [f"{len(report.computed)} cell(s) computed in {len(report.dispatched)} task(s); "
+             f"{report.merge.added} row(s) merged into the store"]
+    for name, why in report.failed.items():
+        lines.append(f"task {name} failed: {why}")
+    for conflict in report.merge.conflicts:
+        lines.append(f"conflict, shard kept: {conflict}")
+    return "\n".join(lines)
+
+
+def distributed_bench(
+    spec: BenchSpec, store: ResultsStore, executor: str, shard_dir: str | Path | None,
+    languages_per_task: int | None, options: Mapping[str, Any],
+) -> DistributedReport:
+    """``kakugo bench --executor ray|slurm``: run, report on standard error, and fail in one
+    line when cells are still missing (the same command again completes them)."""
+    import click
+
+    def log(message: str) -> None:
+        click.echo(message, err=True)
+
+    folder = Path(shard_dir) if shard_dir else Path(f"{store.path}.shards")
+    report = run_distributed(spec, store, executor, folder, options, log, languages_per_task)
+    log(summary(report))
+    if report.merge.conflicts:
+        raise KakugoError(f"{len(report.merge.conflicts)} stored row(s) differ from the "
+                          f"shards' (kept as stored; shards left in {folder})")
+    if report.missing:
+        raise KakugoError(
+            f"{len(report.missing)} cell(s) still missing ({len(report.failed)} task(s) "
+            "failed); run the same command again to compute only those")
+    return report
