@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
+import sys
+import warnings
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +20,39 @@ os.environ["KAKUGO_LOAD_PLUGINS"] = ""
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO = Path(__file__).resolve().parent.parent
+
+#: libraries whose deprecation warnings name the caller that used the deprecated API
+_LIBRARIES = {"transformers", "torch", "accelerate", "peft", "datasets", "huggingface_hub",
+              "tokenizers", "safetensors"}
+_OURS = re.compile(r"(kakugo_core|plugins|benchmarks|releases)(\..*)?$")
+
+
+def _attributing(original: Any) -> Any:
+    """``warnings.warn`` that attributes a library's DeprecationWarning / FutureWarning to the
+    first caller outside the library (transformers warns from inside its own wrappers), so that
+    pyproject's ``filterwarnings`` turns one our code triggers into an error."""
+
+    def warn(message: Any, category: Any = None, stacklevel: int = 1, *args: Any,
+             **kwargs: Any) -> None:
+        cat = category or (type(message) if isinstance(message, Warning) else UserWarning)
+        level = stacklevel
+        if isinstance(cat, type) and issubclass(cat, (DeprecationWarning, FutureWarning)):
+            try:
+                frame = sys._getframe(level)
+                while frame is not None and str(frame.f_globals.get("__name__", "")).split(
+                        ".")[0] in _LIBRARIES:
+                    frame, level = frame.f_back, level + 1
+                if frame is None or not _OURS.match(str(frame.f_globals.get("__name__", ""))):
+                    level = stacklevel
+            except ValueError:
+                level = stacklevel
+        original(message, category, level + 1, *args, **kwargs)
+
+    warn.__wrapped__ = original  # type: ignore[attr-defined]
+    return warn
+
+
+warnings.warn = _attributing(warnings.warn)
 #: real SIB-200 samples bundled with the package (licence note in SOURCE.md beside them)
 SIB200_DIR = REPO / "benchmarks" / "data" / "sib200"
 
@@ -59,3 +96,19 @@ def dataset_builder():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="session")
+def gemma_model() -> Path:
+    """Gemma 3 270M (a real pretrained multilingual model with 512-token sliding-window layers)
+    as a transformers folder, converted once from the GGUF that the ``real-models`` extra
+    installs (see ``tests/real_models.py``). Skips with the reason when it cannot be had, and
+    fails instead under CI=true, where the extra is installed."""
+    import real_models
+
+    try:
+        return real_models.gemma_folder()
+    except real_models.Unavailable as exc:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"real model unavailable in CI: {exc}")
+        pytest.skip(f"real model unavailable: {exc}")
