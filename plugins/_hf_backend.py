@@ -100,18 +100,31 @@ class HFBackend(Backend):
         self.progress = progress
         from transformers.utils import logging as hf_logging
 
+        from plugins import _gguf
+
         local = Path(model).expanduser()
+        gguf_file = _gguf.find_gguf(local)
+        load: dict[str, Any] = {"revision": revision, "trust_remote_code": trust_remote_code}
+        #: facts about the weights that go into the stored result's ``versions``
+        self.model_versions: dict[str, str] = {}
+        if gguf_file is not None:  # llama.cpp's format, unpacked by transformers' GGUF loader
+            self.model_versions = {"gguf_quant": _gguf.quant_type(gguf_file),
+                                   "gguf_file": gguf_file.name}
+            model = str(gguf_file.parent)
+            load = {"gguf_file": gguf_file.name}
+        # transformers' GGUF reader says ValueError for files it cannot map
+        load_errors: tuple[type[Exception], ...] = (OSError, ValueError) if gguf_file else (
+            OSError,)
         bars_were_on = hf_logging.is_progress_bar_enabled()
         hf_logging.disable_progress_bar()  # our own progress bars are showing
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(
-                model, revision=revision, trust_remote_code=trust_remote_code
-            )
+            self.tokenizer = AutoTokenizer.from_pretrained(model, **load)
+            if gguf_file is not None:
+                load.update(_gguf.load_options())
             self.model = AutoModelForCausalLM.from_pretrained(
-                model, revision=revision, dtype=pick_dtype(dtype, self.device),
-                trust_remote_code=trust_remote_code,
+                model, dtype=pick_dtype(dtype, self.device), **load,
             ).to(self.device)  # type: ignore[arg-type]
-        except OSError as exc:
+        except load_errors as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise KakugoError(
                 f"cannot load model {model!r}: {first} (pass a local folder or a Hub id you can "
@@ -121,7 +134,9 @@ class HFBackend(Backend):
             if bars_were_on:
                 hf_logging.enable_progress_bar()
         self.model.eval()
-        if local.is_dir():
+        if gguf_file is not None:
+            self.revision = _gguf.file_revision(gguf_file)
+        elif local.is_dir():
             self.revision = local_revision(local)
         else:
             self.revision = revision or getattr(self.model.config, "_commit_hash", None) or ""
