@@ -55,11 +55,31 @@ def dequantized() -> dict:
     return {"quantization_config": GgufConfig(dequantize=True)}
 
 
+#: Gemma 3's turn format (text messages), as its Hub tokenizer has it; the GGUF file carries
+#: no chat template, so the converted folder gets this one (``chat_template.jinja``)
+GEMMA_CHAT_TEMPLATE = (
+    "{{ bos_token }}"
+    "{%- if messages[0]['role'] == 'system' -%}"
+    "{%- set first_user_prefix = messages[0]['content'] + '\n\n' -%}"
+    "{%- set loop_messages = messages[1:] -%}"
+    "{%- else -%}{%- set first_user_prefix = '' -%}{%- set loop_messages = messages -%}"
+    "{%- endif -%}"
+    "{%- for message in loop_messages -%}"
+    "{%- set role = 'model' if message['role'] == 'assistant' else message['role'] -%}"
+    "{{ '<start_of_turn>' + role + '\n' + (first_user_prefix if loop.first else '') }}"
+    "{{ message['content'] | trim }}{{ '<end_of_turn>\n' }}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{ '<start_of_turn>model\n' }}{%- endif -%}"
+)
+
+
 def gemma_folder() -> Path:
     """A transformers model folder converted from the GGUF (done once, then cached)."""
     gguf_path = gemma_gguf()
     folder = gguf_path.parent / "hf"
     if (folder / "config.json").exists() and (folder / ".complete").exists():
+        if not (folder / "chat_template.jinja").exists():
+            (folder / "chat_template.jinja").write_text(GEMMA_CHAT_TEMPLATE, "utf-8")
         return folder
     try:
         import gguf  # noqa: F401  (transformers needs it to read the file)
@@ -74,6 +94,7 @@ def gemma_folder() -> Path:
         gguf_path.parent, gguf_file=gguf_path.name, **dequantized())
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
+    (tmp / "chat_template.jinja").write_text(GEMMA_CHAT_TEMPLATE, "utf-8")
     (tmp / ".complete").write_text(gguf_path.name, "utf-8")
     if folder.exists():
         import shutil
