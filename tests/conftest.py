@@ -21,16 +21,21 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO = Path(__file__).resolve().parent.parent
 
-#: libraries whose deprecation warnings name the caller that used the deprecated API
-_LIBRARIES = {"transformers", "torch", "accelerate", "peft", "datasets", "huggingface_hub",
-              "tokenizers", "safetensors"}
+#: call plumbing between a library's deprecated API and its caller (``nn.Module.__call__``)
+_PLUMBING = {"torch"}
 _OURS = re.compile(r"(kakugo_core|plugins|benchmarks|releases)(\..*)?$")
+
+
+def _package(frame: Any) -> str:
+    return str(frame.f_globals.get("__name__", "")).split(".")[0]
 
 
 def _attributing(original: Any) -> Any:
     """``warnings.warn`` that attributes a library's DeprecationWarning / FutureWarning to the
-    first caller outside the library (transformers warns from inside its own wrappers), so that
-    pyproject's ``filterwarnings`` turns one our code triggers into an error."""
+    code that called the deprecated API (transformers warns from inside its own wrappers):
+    the first frame outside the warning library and torch's call plumbing. When that is our
+    code, pyproject's ``filterwarnings`` makes it an error; when it is another library (peft
+    using a deprecated transformers API), it stays that library's warning."""
 
     def warn(message: Any, category: Any = None, stacklevel: int = 1, *args: Any,
              **kwargs: Any) -> None:
@@ -39,8 +44,9 @@ def _attributing(original: Any) -> Any:
         if isinstance(cat, type) and issubclass(cat, (DeprecationWarning, FutureWarning)):
             try:
                 frame = sys._getframe(level)
-                while frame is not None and str(frame.f_globals.get("__name__", "")).split(
-                        ".")[0] in _LIBRARIES:
+                origin = _package(frame)
+                while frame is not None and (_package(frame) in _PLUMBING or
+                                             _package(frame) == origin):
                     frame, level = frame.f_back, level + 1
                 if frame is None or not _OURS.match(str(frame.f_globals.get("__name__", ""))):
                     level = stacklevel
