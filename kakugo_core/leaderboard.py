@@ -477,8 +477,17 @@ def significant(board: Leaderboard, model: str, column: Column) -> bool:
     return delta is not None and se is not None and abs(delta.value) > 1.96 * se
 
 
+def quantization(board: Leaderboard, model: str) -> str:
+    """The GGUF quantization type(s) the model's shown results were scored at ("" if none)."""
+    kinds = sorted({e.versions["gguf_quant"] for (m, _, _), e in board.evaluations.items()
+                    if m == model and e.versions.get("gguf_quant")})
+    return "/".join(kinds)
+
+
 def _model_label(board: Leaderboard, model: str) -> str:
-    return f"{model} (baseline)" if model == board.baseline else model
+    quant = quantization(board, model)
+    label = f"{model} [{quant}]" if quant else model
+    return f"{label} (baseline)" if model == board.baseline else label
 
 
 def _header_cells(board: Leaderboard) -> list[tuple[str, Column | None, bool]]:
@@ -618,7 +627,7 @@ def _num(x: float | None) -> str:
 
 def render_csv(board: Leaderboard) -> str:
     """One row per model; per column: value, stderr, n, languages, and delta columns."""
-    header = ["model", "is_baseline"]
+    header = ["model", "is_baseline", "quantization"]
     for column in board.display_columns:
         k = column.key
         header += [k, f"{k}:stderr", f"{k}:n", f"{k}:languages"]
@@ -628,7 +637,7 @@ def render_csv(board: Leaderboard) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
     for model in board.models:
-        row = [model, "true" if model == board.baseline else "false"]
+        row = [model, "true" if model == board.baseline else "false", quantization(board, model)]
         for column in board.display_columns:
             cell = board.cell(model, column)
             row += [

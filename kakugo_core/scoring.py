@@ -113,6 +113,9 @@ def _versions(backend: Backend, backend_name: str) -> dict[str, str]:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             pass
+    # what the backend knows about the weights it scored (a GGUF file's quantization type, ...)
+    for key, value in (getattr(backend, "model_versions", None) or {}).items():
+        out[str(key)] = str(value)
     return out
 
 

@@ -42,6 +42,21 @@ def test_kv_reuse_equals_full_sequence_computation(hf, batch_size):
         assert result.logprob < 0
 
 
+@pytest.mark.parametrize("layout", [(8, True), (None, False)])
+def test_windowed_and_uncacheable_layouts_give_full_sequence_results(hf, layout):
+    """A window smaller than the batch (one continuation pass per context length) and a model
+    whose cache cannot be reused (plain scoring) both give the full-sequence values; the
+    Gemma test in test_real_sliding_window.py checks a real window."""
+    hf._layout = layout
+    try:
+        results = hf.loglikelihood(REQUESTS)
+    finally:
+        del hf._layout
+    for request, result in zip(REQUESTS, results, strict=True):
+        ctx, cont = hf.encode_pair(request.context, request.continuation)
+        assert result.logprob == pytest.approx(hf.loglikelihood_full(ctx, cont), abs=1e-4)
+
+
 def test_kv_reuse_can_be_switched_off_with_the_same_results(hf):
     shared = hf.loglikelihood(REQUESTS)
     hf.kv_reuse = False

@@ -293,3 +293,16 @@ def test_render_store_takes_an_open_store_and_leaves_it_open(db: Path) -> None:
     store.put("late", "", "sib200", "jav_Latn", 3, "h1", [("acc", 0.1, 0.01, 10)])  # still open
     assert "late" in store.models()
     store.close()
+
+
+def test_gguf_quantization_is_shown_after_the_model_name(tmp_path: Path) -> None:
+    path = tmp_path / "results.sqlite"
+    with ResultsStore(path) as store:
+        store.put("gemma.gguf", "sha256:ab", "sib200", "jav_Latn", 3, "h1",
+                  [("acc", 0.5, 0.03, 204)], versions={"gguf_quant": "Q4_K_M"})
+        store.put("gemma", "sha256:cd", "sib200", "jav_Latn", 3, "h1", [("acc", 0.6, 0.03, 204)])
+    markdown = render_store(path, "markdown", metrics=["acc"])
+    assert "| gemma.gguf [Q4_K_M] |" in markdown and "| gemma |" in markdown
+    rows = {r["model"]: r for r in csv.DictReader(io.StringIO(
+        render_store(path, "csv", metrics=["acc"])))}
+    assert rows["gemma.gguf"]["quantization"] == "Q4_K_M" and rows["gemma"]["quantization"] == ""

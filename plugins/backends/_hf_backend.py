@@ -6,8 +6,16 @@ from ONE forward pass over that context: its KV cache is copied to each continua
 then run on top of it. A multiple-choice item with k choices therefore costs one context pass
 plus k short continuation passes, where lm-eval runs the whole context k times.
 
-Contexts are batched left-padded (with explicit position ids, so padding changes nothing) in
-batches sorted by length; continuations are right-padded after them.
+Contexts are batched right-padded (padding after the last real token changes no earlier
+position) in batches sorted by length; continuations run on a copy of their context's cache.
+
+Attention variants. Caches are always full key/value caches (nothing is dropped, whatever the
+model's own cache would do for a sliding window). A sliding-window or chunked-attention layer
+masks by position, so a continuation placed after the padding of a shorter context would see a
+window shifted by the padding: when a batch's padded length passes the smallest window or chunk,
+each context length gets its own continuation pass (no padding gap, true positions). Models with
+layers that are not key/value attention (recurrent, linear attention) keep a state that padding
+would change: they are scored the plain way, one pass over context + continuation per request.
 """
 
 from __future__ import annotations
@@ -92,18 +100,31 @@ class HFBackend(Backend):
         self.progress = progress
         from transformers.utils import logging as hf_logging
 
+        from plugins.backends import _gguf
+
         local = Path(model).expanduser()
+        gguf_file = _gguf.find_gguf(local)
+        load: dict[str, Any] = {"revision": revision, "trust_remote_code": trust_remote_code}
+        #: facts about the weights that go into the stored result's ``versions``
+        self.model_versions: dict[str, str] = {}
+        if gguf_file is not None:  # llama.cpp's format, unpacked by transformers' GGUF loader
+            self.model_versions = {"gguf_quant": _gguf.quant_type(gguf_file),
+                                   "gguf_file": gguf_file.name}
+            model = str(gguf_file.parent)
+            load = {"gguf_file": gguf_file.name}
+        # transformers' GGUF reader says ValueError for files it cannot map
+        load_errors: tuple[type[Exception], ...] = (OSError, ValueError) if gguf_file else (
+            OSError,)
         bars_were_on = hf_logging.is_progress_bar_enabled()
         hf_logging.disable_progress_bar()  # our own progress bars are showing
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(
-                model, revision=revision, trust_remote_code=trust_remote_code
-            )
+            self.tokenizer = AutoTokenizer.from_pretrained(model, **load)
+            if gguf_file is not None:
+                load.update(_gguf.load_options())
             self.model = AutoModelForCausalLM.from_pretrained(
-                model, revision=revision, dtype=pick_dtype(dtype, self.device),
-                trust_remote_code=trust_remote_code,
+                model, dtype=pick_dtype(dtype, self.device), **load,
             ).to(self.device)  # type: ignore[arg-type]
-        except OSError as exc:
+        except load_errors as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise KakugoError(
                 f"cannot load model {model!r}: {first} (pass a local folder or a Hub id you can "
@@ -113,7 +134,9 @@ class HFBackend(Backend):
             if bars_were_on:
                 hf_logging.enable_progress_bar()
         self.model.eval()
-        if local.is_dir():
+        if gguf_file is not None:
+            self.revision = _gguf.file_revision(gguf_file)
+        elif local.is_dir():
             self.revision = local_revision(local)
         else:
             self.revision = revision or getattr(self.model.config, "_commit_hash", None) or ""
@@ -184,6 +207,8 @@ class HFBackend(Backend):
         self, encoded: Sequence[tuple[list[int], list[int]]]
     ) -> list[LoglikelihoodResult]:
         """Score (context ids, continuation ids) pairs, sharing each context's KV cache."""
+        if not self.kv_reuse or not self.attention_layout()[1]:
+            return self._loglikelihood_plain(encoded)
         groups: dict[tuple[int, ...], list[int]] = {}
         for index, (ctx, cont) in enumerate(encoded):
             if not cont:
@@ -209,6 +234,45 @@ class HFBackend(Backend):
                     results[index] = result
                 if self.progress is not None:
                     self.progress(sum(len(m) for m in members_of))
+        return [r for r in results if r is not None]
+
+    def _loglikelihood_plain(
+        self, encoded: Sequence[tuple[list[int], list[int]]]
+    ) -> list[LoglikelihoodResult]:
+        """lm-eval's computation: one pass over context + continuation per request (batched,
+        right-padded), for models whose cache cannot be reused exactly."""
+        device = self.device
+        pad = int(self.tokenizer.pad_token_id)
+        pairs = []
+        for ctx, cont in encoded:
+            if not cont:
+                raise KakugoError("empty continuation: a choice must add at least one token")
+            whole = (ctx + cont)[-(self.max_length + 1):]
+            pairs.append((whole[:-1], len(cont)))
+        order = sorted(range(len(pairs)), key=lambda i: -len(pairs[i][0]))
+        results: list[LoglikelihoodResult | None] = [None] * len(pairs)
+        for first in range(0, len(order), self.batch_size):
+            batch = order[first:first + self.batch_size]
+            width = max(len(pairs[i][0]) for i in batch)
+            ids = torch.full((len(batch), width), pad, dtype=torch.long)
+            for row, i in enumerate(batch):
+                ids[row, :len(pairs[i][0])] = torch.tensor(pairs[i][0])
+            needed = sorted({p for i in batch
+                             for p in range(len(pairs[i][0]) - pairs[i][1], len(pairs[i][0]))})
+            column = {p: c for c, p in enumerate(needed)}
+            with torch.inference_mode():
+                logits = self._call(input_ids=ids.to(device),
+                                    logits_to_keep=torch.tensor(needed, device=device)).logits
+            for row, i in enumerate(batch):
+                seq, n = pairs[i]
+                target = torch.tensor((encoded[i][0] + encoded[i][1])[-n:], device=device)
+                cols = [column[p] for p in range(len(seq) - n, len(seq))]
+                tail = F.log_softmax(logits[row, cols].float(), dim=-1)
+                logprob = float(tail.gather(1, target.unsqueeze(1)).sum())
+                greedy = bool((tail.argmax(-1) == target).all())
+                results[i] = LoglikelihoodResult(logprob, greedy, n)
+            if self.progress is not None:
+                self.progress(len(batch))
         return [r for r in results if r is not None]
 
     # -- shared prefixes ---------------------------------------------------------------------
@@ -261,22 +325,36 @@ class HFBackend(Backend):
         """Keys and values of every layer for parent prefix + ``tokens`` (batch 1), or None
         (and prefix sharing off) when the model's cache is not a plain key/value cache."""
         ids = torch.tensor([list(tokens)], device=self.device)
-        kwargs: dict[str, Any] = {}
-        if parent is not None:
-            kwargs["past_key_values"] = self._expanded_cache(parent, 1)
+        cache = self._expanded_cache(parent, 1) if parent is not None else self._full_cache()
         positions = (start + torch.arange(len(tokens), device=self.device)).unsqueeze(0)
         with torch.inference_mode():
             out = self._call(input_ids=ids, position_ids=positions, use_cache=True,
-                             logits_to_keep=1, **kwargs)
-        layers = getattr(out.past_key_values, "layers", None)
-        try:
-            kv = [(layer.keys, layer.values) for layer in layers or []]
-        except AttributeError:
-            kv = []
+                             logits_to_keep=1, **{self._cache_arg: cache})
+        kv = self._kv_of(self._cache_of(out))
         if not kv or any(k is None or k.shape[-2] != start + len(tokens) for k, _ in kv):
             self._no_prefix_cache = True
             return None
         return kv
+
+    @staticmethod
+    def _kv_of(cache: Any) -> list[tuple[Any, Any]]:
+        """Every layer's (keys, values), or [] for a cache that is not a plain key/value one
+        (``layers`` in transformers >= 4.56, ``key_cache``/``value_cache`` lists before)."""
+        try:
+            if getattr(cache, "layers", None):
+                return [(layer.keys, layer.values) for layer in cache.layers]
+            keys, values = getattr(cache, "key_cache", None), getattr(cache, "value_cache", None)
+            return list(zip(keys, values, strict=True)) if keys and values else []
+        except (AttributeError, TypeError, ValueError):
+            return []
+
+    @staticmethod
+    def _full_cache() -> Any:
+        """A cache that keeps every position in every layer (built without the model config,
+        which would make sliding-window layers drop all but the last window)."""
+        from transformers import DynamicCache
+
+        return DynamicCache()
 
     def _expanded_cache(self, prefix_kv: list[tuple[Any, Any]], rows: int) -> Any:
         from transformers import DynamicCache
@@ -284,8 +362,46 @@ class HFBackend(Backend):
         return DynamicCache(
             ddp_cache_data=[(k.expand(rows, -1, -1, -1), v.expand(rows, -1, -1, -1))
                             for k, v in prefix_kv],
-            config=self.model.config,
         )
+
+    # -- the model's forward API and attention layout ----------------------------------------
+    @property
+    def _cache_arg(self) -> str:
+        """The forward keyword that takes a cache: ``cache`` in current transformers (where
+        ``past_key_values`` is deprecated), ``past_key_values`` before."""
+        import inspect
+
+        if not hasattr(self, "_cache_arg_name"):
+            params = inspect.signature(self.model.forward).parameters
+            self._cache_arg_name = "cache" if "cache" in params else "past_key_values"
+        return self._cache_arg_name
+
+    @staticmethod
+    def _cache_of(out: Any) -> Any:
+        cache = getattr(out, "cache", None)
+        return cache if cache is not None else getattr(out, "past_key_values", None)
+
+    def attention_layout(self) -> tuple[int | None, bool]:
+        """(span, cacheable): the fewest positions any layer attends to (its sliding window or
+        attention chunk; None when every layer sees the whole sequence), and whether every
+        layer is key/value attention whose cache can be reused exactly."""
+        if hasattr(self, "_layout"):
+            return self._layout
+        config = self.model.config
+        get_text = getattr(config, "get_text_config", None)
+        cfg = get_text(decoder=True) if callable(get_text) else config
+        types = set(getattr(cfg, "layer_types", None) or [])
+        spans = []
+        window = getattr(cfg, "sliding_window", None)
+        if window and ("sliding_attention" in types or (
+                not types and getattr(cfg, "use_sliding_window", True) is not False)):
+            spans.append(int(window))
+        chunk = getattr(cfg, "attention_chunk_size", None)
+        if chunk and ("chunked_attention" in types or not types):
+            spans.append(int(chunk))
+        cacheable = types <= {"full_attention", "sliding_attention", "chunked_attention"}
+        self._layout = (min(spans) if spans else None, cacheable)
+        return self._layout
 
     def _call(self, **kwargs: Any) -> Any:
         """A forward pass; ``logits_to_keep`` is emulated for models that do not take it."""
@@ -327,7 +443,9 @@ class HFBackend(Backend):
         needs_cache = any(len(cont) > 1 for group in members for _, cont in group)
         kwargs: dict[str, Any] = {}
         if prefix_kv is not None:
-            kwargs["past_key_values"] = self._expanded_cache(prefix_kv, rows_n)
+            kwargs[self._cache_arg] = self._expanded_cache(prefix_kv, rows_n)
+        elif needs_cache:
+            kwargs[self._cache_arg] = self._full_cache()
         positions = (prefix_len + torch.arange(width, device=device)).unsqueeze(0)
         out = self._call(input_ids=ids, position_ids=positions.expand(rows_n, -1),
                          use_cache=needs_cache, logits_to_keep=torch.tensor(keep, device=device),
@@ -336,34 +454,32 @@ class HFBackend(Backend):
         picked_logits = out.logits[torch.arange(rows_n, device=device), column]
         first = F.log_softmax(picked_logits.float(), dim=-1)  # predicts each cont[0]
 
-        # Continuations longer than one token run on top of a copy of their context's cache;
-        # the mask hides the padding between each context's end and the batch width.
+        # Continuations longer than one token run on top of a copy of their context's cache.
         rows = [(g, i, cont) for g, group in enumerate(members) for i, cont in group]
         long_rows = [(g, i, cont) for g, i, cont in rows if len(cont) > 1]
         rest: dict[int, torch.Tensor] = {}
         if long_rows:
-            cache = out.past_key_values
-            select = torch.tensor([g for g, _, _ in long_rows], device=device)
-            cache.batch_select_indices(select)
+            kv = self._kv_of(self._cache_of(out))
+            del out
+            if not kv:
+                raise KakugoError(
+                    f"cannot read {type(self.model).__name__}'s key/value cache to score "
+                    "multi-token continuations; pass kv_reuse=False or use --backend lm-eval")
+            span, _ = self.attention_layout()
             cwidth = max(len(cont) - 1 for _, _, cont in long_rows)
-            cids = torch.full((len(long_rows), cwidth), pad, dtype=torch.long)
-            cmask = torch.zeros((len(long_rows), cwidth), dtype=torch.long)
-            for row, (_, _, cont) in enumerate(long_rows):
-                cids[row, :len(cont) - 1] = torch.tensor(cont[:-1])
-                cmask[row, :len(cont) - 1] = 1
-            cids, cmask = cids.to(device), cmask.to(device)
-            ctx_mask = (torch.arange(width, device=device).unsqueeze(0)
-                        < lengths[select].unsqueeze(1)).long()
-            full_mask = torch.cat([ctx_mask.new_ones((len(long_rows), prefix_len)), ctx_mask,
-                                   cmask], dim=1)
-            cpos = (prefix_len + lengths[select]).unsqueeze(1) + \
-                torch.arange(cwidth, device=device).unsqueeze(0)
-            cout = self._call(input_ids=cids, attention_mask=full_mask, position_ids=cpos,
-                              past_key_values=cache, use_cache=True)
-            logprobs = F.log_softmax(cout.logits.float(), dim=-1)
-            for row, (_, i, _) in enumerate(long_rows):
-                rest[i] = logprobs[row]
-            del cache, cout
+            if span is None or len(set(last)) == 1 or prefix_len + width + cwidth <= span:
+                # one pass; the mask hides the padding between each context and the width
+                passes = [(long_rows, width)]
+            else:
+                # a window or chunk would be placed by padded positions: one pass per context
+                # length, on the cache cut to that length (no gap, true positions)
+                by_length: dict[int, list[tuple[int, int, list[int]]]] = {}
+                for row in long_rows:
+                    by_length.setdefault(len(contexts[row[0]]), []).append(row)
+                passes = [(by_length[n], n) for n in sorted(by_length)]
+            for part, upto in passes:
+                rest.update(self._continue(kv, part, lengths, prefix_len, upto))
+            del kv
         results = []
         for g, i, cont in rows:
             head = first[g]
@@ -378,13 +494,44 @@ class HFBackend(Backend):
             results.append((i, LoglikelihoodResult(logprob, greedy, len(cont))))
         return results
 
+    def _continue(
+        self, kv: list[tuple[Any, Any]], rows: list[tuple[int, int, list[int]]],
+        lengths: torch.Tensor, prefix_len: int, upto: int,
+    ) -> dict[int, torch.Tensor]:
+        """Log-probs of ``cont[1:]`` for each (context row, request, continuation), run on the
+        first ``prefix_len + upto`` cached positions of its context row."""
+        device = self.device
+        pad = int(self.tokenizer.pad_token_id)
+        select = torch.tensor([g for g, _, _ in rows], device=device)
+        from transformers import DynamicCache
+
+        cache = DynamicCache(ddp_cache_data=[(k[select, :, :prefix_len + upto],
+                                              v[select, :, :prefix_len + upto]) for k, v in kv])
+        cwidth = max(len(cont) - 1 for _, _, cont in rows)
+        cids = torch.full((len(rows), cwidth), pad, dtype=torch.long)
+        cmask = torch.zeros((len(rows), cwidth), dtype=torch.long)
+        for row, (_, _, cont) in enumerate(rows):
+            cids[row, :len(cont) - 1] = torch.tensor(cont[:-1])
+            cmask[row, :len(cont) - 1] = 1
+        cids, cmask = cids.to(device), cmask.to(device)
+        ctx_mask = (torch.arange(upto, device=device).unsqueeze(0)
+                    < lengths[select].unsqueeze(1)).long()
+        full_mask = torch.cat([ctx_mask.new_ones((len(rows), prefix_len)), ctx_mask, cmask],
+                              dim=1)
+        cpos = (prefix_len + lengths[select]).unsqueeze(1) + \
+            torch.arange(cwidth, device=device).unsqueeze(0)
+        cout = self._call(input_ids=cids, attention_mask=full_mask, position_ids=cpos,
+                          use_cache=True, **{self._cache_arg: cache})
+        logprobs = F.log_softmax(cout.logits.float(), dim=-1)
+        return {i: logprobs[row] for row, (_, i, _) in enumerate(rows)}
+
     def loglikelihood_full(self, context_ids: list[int], cont_ids: list[int]) -> float:
         """The plain computation (one pass over context + continuation, no cache): the
         reference the KV-reuse path is checked against."""
         ids = torch.tensor([(context_ids + cont_ids)[:-1]], device=self.device)
         with torch.inference_mode():
-            logits = F.log_softmax(self.model(input_ids=ids).logits[0].float(), dim=-1)
-        tail = logits[len(context_ids) - 1:]
+            logits = self._call(input_ids=ids, logits_to_keep=len(cont_ids)).logits[0]
+        tail = F.log_softmax(logits.float(), dim=-1)
         target = torch.tensor(cont_ids, device=self.device)
         return float(tail.gather(1, target.unsqueeze(1)).sum())
 
