@@ -169,6 +169,10 @@ class OpenAITeacher(StreamingTeacher):
     ) -> None:
         if concurrency < 1:
             raise ConfigError(f"teacher.concurrency must be at least 1, got {concurrency}")
+        if int(max_retries) < 0:
+            raise ConfigError(f"teacher.max_retries must be at least 0, got {max_retries}")
+        if float(timeout_s) <= 0:
+            raise ConfigError(f"teacher.timeout_s must be more than 0, got {timeout_s}")
         if http_client not in TRANSPORTS:
             raise ConfigError(
                 f"teacher.http_client {http_client!r} unknown: use {' or '.join(TRANSPORTS)}"
