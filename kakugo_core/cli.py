@@ -52,7 +52,9 @@ class LazyGroup(click.Group):
 
 class _OneLineFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        return f"kakugo: {record.levelname.lower()}: {record.getMessage()}"
+        from kakugo_core.secrets import redact
+
+        return redact(f"kakugo: {record.levelname.lower()}: {record.getMessage()}")
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -90,7 +92,9 @@ def main(argv: list[str] | None = None) -> Any:
         _add_plugin_commands()
         return cli.main(args=argv, prog_name="kakugo", standalone_mode=False)
     except KakugoError as exc:
-        click.echo(f"kakugo: error: {exc}", err=True)
+        from kakugo_core.secrets import redact
+
+        click.echo(redact(f"kakugo: error: {exc}"), err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("kakugo: aborted", err=True)
@@ -100,6 +104,12 @@ def main(argv: list[str] | None = None) -> Any:
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except OSError as exc:  # a read-only folder, a full disk, a permission: never a traceback
+        from kakugo_core.secrets import redact
+
+        where = f"{exc.filename}: " if exc.filename else ""
+        click.echo(redact(f"kakugo: error: {where}{exc.strerror or exc}"), err=True)
+        sys.exit(KakugoError.exit_code)
     except KeyboardInterrupt:
         click.echo("kakugo: interrupted; finished work is kept, run again to resume", err=True)
         sys.exit(130)

@@ -133,6 +133,18 @@ def find_store_model(store: ResultsStore, model_dir: Path, model_name: str | Non
     )
 
 
+def check_language_benched(store: ResultsStore, model: str, lang: Language) -> None:
+    """Refuse to release a model as speaking ``lang`` when the store has none of its scores in
+    that language: its card would name one language and show another's results."""
+    languages = sorted({r.language for r in store.rows(models=[model])})
+    if lang.id not in languages:
+        raise KakugoError(
+            f"the results store {store.path} has no results for {model!r} in {lang.name} "
+            f"({lang.id}), only in {', '.join(languages) or 'no language'}; bench it on "
+            f"{lang.id} first or pass the language it was benched on"
+        )
+
+
 def _check_dataset_dir(dataset_dir: Path) -> None:
     if not dataset_dir.is_dir() or not any((dataset_dir / m).is_file() for m in DATASET_MARKERS):
         raise KakugoError(f"{dataset_dir} is not a dataset folder written by `kakugo dataset` "
@@ -350,7 +362,8 @@ def release(
     if dataset_dir is not None:
         _check_dataset_dir(Path(dataset_dir))
     results = _open_store(store)
-    find_store_model(results, model_dir, model_name)
+    stored_name = find_store_model(results, model_dir, model_name)
+    check_language_benched(results, stored_name, lang)
     token = _token_for(publisher, dry_run)
     if repo_id is None:
         if getattr(publisher, "needs_token", False) and token is None:

@@ -84,6 +84,10 @@ class HFBackend(Backend):
     ) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from kakugo_core.models import check_device, check_model_source
+
+        check_device(device)
+        check_model_source(str(model))
         self.model_id = str(model)
         self.device = pick_device(device)
         self.batch_size = max(1, int(batch_size))
@@ -103,7 +107,7 @@ class HFBackend(Backend):
                 model, revision=revision, dtype=pick_dtype(dtype, self.device),
                 trust_remote_code=trust_remote_code,
             ).to(self.device)  # type: ignore[arg-type]
-        except OSError as exc:
+        except Exception as exc:  # OSError, ValueError, safetensors' and torch's own errors
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise KakugoError(
                 f"cannot load model {model!r}: {first} (pass a local folder or a Hub id you can "

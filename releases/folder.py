@@ -45,6 +45,9 @@ class FolderTarget(ReleaseTarget):
         folder, dest = Path(folder), self._destination(options)
         if dest.exists() and not dest.is_dir():
             raise KakugoError(f"{dest} exists and is not a folder; pass another --out")
+        if not options.get("overwrite") and not _made_by_kakugo(dest):
+            raise KakugoError(f"{dest} holds files that are not a Kakugo release; pass another "
+                              "--out, or --overwrite to replace them")
         upload, _unchanged, delete = self._changes(folder, dest)
         if not upload and not delete:
             return Published(str(dest), None, False, [])
@@ -65,6 +68,18 @@ class FolderTarget(ReleaseTarget):
 
         upload, unchanged, delete = self._changes(Path(folder), self._destination(options))
         return describe_plan(Path(folder), upload, unchanged, delete)
+
+
+def _made_by_kakugo(dest: Path) -> bool:
+    """Whether ``dest`` is absent, empty, or an earlier release (its card is tagged kakugo)."""
+    if not dest.is_dir() or not any(dest.iterdir()):
+        return True
+    card = dest / "README.md"
+    try:
+        head = card.read_text("utf-8", errors="replace")[:4000] if card.is_file() else ""
+    except OSError:
+        return False
+    return head.startswith("---") and "kakugo" in head
 
 
 @hookimpl

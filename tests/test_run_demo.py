@@ -31,8 +31,9 @@ def _manifest(run_dir: Path, stage: str) -> dict:
 def _wait_for_training(proc: subprocess.Popen[str], run_dir: Path, timeout: float = 600) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if _manifest(run_dir, "train").get("status") == "running" and \
-                any((run_dir / "train").glob(".model.partial/sft/checkpoint-*/trainer_state.json")):
+        checkpoints = (run_dir / "train").glob(".model.new.partial/sft/checkpoint-*/"
+                                               "trainer_state.json")
+        if _manifest(run_dir, "train").get("status") == "running" and any(checkpoints):
             return  # a checkpoint is written: well inside the training loop
         if proc.poll() is not None:
             pytest.fail(f"demo ended before training: {proc.stderr.read() if proc.stderr else ''}")

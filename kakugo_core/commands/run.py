@@ -162,7 +162,9 @@ def status_command(run_dir: Path, as_json: bool) -> None:
 
     manifests = stage_table(run_dir)
     if as_json:
-        click.echo(json.dumps([m.__dict__ for m in manifests], indent=2, default=str))
+        from kakugo_core.secrets import redact
+
+        click.echo(redact(json.dumps([m.__dict__ for m in manifests], indent=2, default=str)))
         return
     table = Table(title=f"run {run_dir}")
     for col in ("stage", "state", "attempts", "seconds", "cost (USD)", "counts"):
