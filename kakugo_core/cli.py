@@ -99,8 +99,13 @@ def main(argv: list[str] | None = None) -> Any:
     except click.exceptions.Abort:
         click.echo("kakugo: aborted", err=True)
         sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
+    except click.ClickException as exc:  # a usage error: one line too, with where to look
+        from kakugo_core.secrets import redact
+
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see `{ctx.command_path} -h`)" if ctx is not None else ""
+        message = " ".join(exc.format_message().split())
+        click.echo(redact(f"kakugo: error: {message}{hint}"), err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)

@@ -126,8 +126,11 @@ def run_language(language: str | Language, config: Config, options: RunOptions) 
         seconds = summary.get("train_seconds_all_attempts", summary.get("train_seconds", 0.0))
         hours = float(seconds or 0.0) / 3600
         keys = ("tokens_seen", "optimizer_steps", "train_loss", "initial_validation_loss",
-                "final_validation_loss", "train_seconds", "tokens_per_second")
-        return StageOutcome(counts={k: summary.get(k) for k in keys},
+                "final_validation_loss", "tokens_per_second")
+        counts = {k: summary.get(k) for k in keys}
+        counts["train_seconds"] = float(seconds or 0.0)  # every attempt, killed ones included
+        counts["last_attempt_seconds"] = summary.get("train_seconds")
+        return StageOutcome(counts=counts,
                             cost_usd=hours * options.gpu_price_per_hour)
 
     def bench(stage_dir: Path) -> StageOutcome:
