@@ -214,6 +214,14 @@ def run_language(language: str | Language, config: Config, options: RunOptions) 
     sections = {"generate": ("teacher", "generate"), "dataset": ("dataset",),
                 "train": ("train",), "bench": ("bench",), "release": ("release",)}
     selected = [stage for stage in STAGES if stage in options.stages]
+    # a stage reading one that this run does not make needs it finished now: say so before
+    # anything runs or is printed
+    for stage in selected:
+        before = STAGES[STAGES.index(stage) - 1] if stage != STAGES[0] else None
+        if before and before not in selected and not folder.is_current(before, hashes[before]):
+            raise KakugoError(f"stage {stage!r} needs an up-to-date {before!r} stage in "
+                              f"{options.run_dir}; include it in --stages")
+    options.echo(f"run folder {options.run_dir}")
     for number, stage in enumerate(selected, start=1):
         options.echo(f"stage {number}/{len(selected)}: {stage}")
         before = STAGES[STAGES.index(stage) - 1] if stage != STAGES[0] else None

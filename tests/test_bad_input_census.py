@@ -168,7 +168,7 @@ CASES: list[Case] = [
     Case("lang-judge", [*JUDGE, "-p", "prompts.jsonl", "-l", "zzz_Qqqq"], "unknown language"),
     Case("lang-compare", [*EXPORT, "-m", "tiny", "-m", "tiny2", "-p", "prompts.jsonl", "-l",
                           "qqq"], "unknown language"),
-    Case("lang-demo-no-data", ["run", "--demo", "Yoruba", "--run-dir", "demo", "--no-progress"],
+    Case("lang-demo-no-data", ["run", "--demo", "French", "--run-dir", "demo", "--no-progress"],
          "the demo has no bundled data"),
     # -- configuration ------------------------------------------------------------------------
     Case("cfg-missing-file", ["config", "--config", "nope.toml"], "no such configuration file"),

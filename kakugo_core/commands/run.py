@@ -100,7 +100,6 @@ def run_command(language: str | None, languages: str | None, demo: bool, config_
             repo_id=repo_id, gpu_price_per_hour=gpu_price_per_hour, progress=not no_progress,
             echo=_echo_for(lang.id),
         )
-        click.echo(f"[{lang.id}] run folder {folder}", err=True)
         if demo:
             with _demo(lang.id, folder) as demo_sets:
                 config = load_config(config_file, [*demo_sets, *overrides])
