@@ -134,6 +134,8 @@ def manifest(stage: str, data: object) -> Callable[[Path], None]:
     return write(f"runs/r/{stage}/manifest.json", json.dumps(data))
 
 
+BENCH_ANY = ["bench", "-m", "tiny", "-l", "jav_Latn", "--limit", "2", "--n-shot", "0", "--db",
+             "new.sqlite", "--no-progress"]  # name the benchmark with -b
 BENCH = ["bench", "-b", "sib200", "-l", "jav_Latn", "--limit", "2", "--n-shot", "0",
          "--db", "new.sqlite", "--no-progress"]
 BENCH_TINY = [*BENCH, "-m", "tiny"]
@@ -264,15 +266,15 @@ CASES: list[Case] = [
                         "test.jsonl")),
     Case("data-parquet-garbage", [*BENCH_TINY, "--data-dir", "bad"],
          "cannot read benchmark data", setup=sib_data(b"PAR1 not really", "test.parquet")),
-    Case("data-belebele-bad-answer", [*BENCH_TINY, "-b", "belebele", "--data-dir", "bad"],
+    Case("data-belebele-bad-answer", [*BENCH_ANY, "-b", "belebele", "--data-dir", "bad"],
          "correct_answer_num must be 1-4",
          setup=belebele([{**BELEBELE_ROW, "correct_answer_num": "7"}])),
-    Case("data-belebele-duplicate", [*BENCH_TINY, "-b", "belebele", "--data-dir", "bad"],
+    Case("data-belebele-duplicate", [*BENCH_ANY, "-b", "belebele", "--data-dir", "bad"],
          "appears twice", setup=belebele([BELEBELE_ROW, BELEBELE_ROW])),
-    Case("data-belebele-missing-field", [*BENCH_TINY, "-b", "belebele", "--data-dir", "bad"],
+    Case("data-belebele-missing-field", [*BENCH_ANY, "-b", "belebele", "--data-dir", "bad"],
          "lacks question", setup=belebele([{k: v for k, v in BELEBELE_ROW.items()
                                              if k != "question"}])),
-    Case("data-global-mmlu-missing", [*BENCH_TINY, "-b", "global_mmlu", "--data-dir", "bad"],
+    Case("data-global-mmlu-missing", [*BENCH_ANY, "-b", "global_mmlu", "--data-dir", "bad"],
          "global_mmlu", setup=write("bad/README", "nothing here")),
     Case("data-unknown-benchmark", [*BENCH_TINY, "-b", "sib201"], "sib201"),
     Case("data-export-into-file", [*BENCH, "--export-lm-eval", "prompts.jsonl"], "is a file"),
@@ -285,7 +287,7 @@ CASES: list[Case] = [
          setup=write("bad.jsonl", '{"question": "hi"}\n')),
     Case("data-judge-prompts-garbage", [*JUDGE, "-p", "bad.jsonl"], "bad.jsonl",
          setup=write("bad.jsonl", "{{{\n")),
-    Case("data-judge-no-opponent", [*JUDGE[:5], "-l", "jav_Latn", "-p", "prompts.jsonl",
+    Case("data-judge-no-opponent", [*JUDGE[:3], "-l", "jav_Latn", "-p", "prompts.jsonl",
                                     "--db", "new.sqlite"], "opponent"),
     Case("data-compare-prompts-garbage", [*EXPORT, "-m", "tiny", "-m", "tiny2", "-p",
                                           "bad.jsonl"], "bad.jsonl",
