@@ -30,8 +30,12 @@ def check_safetensors(path: Path) -> None:
             if len(head) < 8:
                 raise ValueError("shorter than its header")
             (length,) = struct.unpack("<Q", head)
-            if length > size - 8 or length > 100_000_000:
-                raise ValueError("header length beyond the end of the file")
+            if length > 100_000_000:
+                raise ValueError("impossible header length")
+            if length > size - 8:
+                raise KakugoError(f"{path}: truncated safetensors file (its header alone needs "
+                                  f"{8 + length} bytes, the file has {size}); rebuild or "
+                                  "re-download the model")
             header = json.loads(handle.read(length))
         if not isinstance(header, dict):
             raise ValueError("header is not a JSON object")

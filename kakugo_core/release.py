@@ -385,6 +385,10 @@ def release(
     if is_folder and out_dir is None:
         out_dir = Path(cfg["release"]["out_dir"]) / repo_id
     dest = Path(out_dir) if out_dir is not None else None
+    if is_folder and dest is not None and not dry_run:  # refuse before assembling anything
+        from releases.folder import check_destination
+
+        check_destination(dest, overwrite=bool(options.get("overwrite")))
 
     # Work beside the destination (folder target) or the model (hub): same file system, so
     # weights are hard-linked rather than copied again, and /tmp does not fill up with them.

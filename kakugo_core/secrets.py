@@ -27,12 +27,18 @@ def register_secret(value: str | None) -> None:
         _registered.add(value)
 
 
+def _looks_secret(value: str) -> bool:
+    """Long enough, and not a path, a number or a yes/no setting."""
+    return (len(value) >= _MIN_LENGTH and not value.startswith(("/", "~", "."))
+            and not value.isdigit() and value.lower() not in ("true", "false", "none", "null"))
+
+
 def known_secrets() -> list[str]:
     """Registered secrets and secret-looking environment values, longest first."""
     found = set(_registered)
     for name, value in os.environ.items():
-        if _SECRET_NAME.search(name) and len(value) >= _MIN_LENGTH \
-                and not value.startswith(("/", "~", ".")):  # a path, not a secret
+        if _SECRET_NAME.search(name) and not name.startswith("TOKENIZERS_") \
+                and _looks_secret(value):
             found.add(value)
     return sorted(found, key=len, reverse=True)
 

@@ -4,6 +4,7 @@ rename, and left untouched when nothing differs."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,26 @@ class FolderTarget(ReleaseTarget):
 
         upload, unchanged, delete = self._changes(Path(folder), self._destination(options))
         return describe_plan(Path(folder), upload, unchanged, delete)
+
+
+def check_destination(dest: Path, overwrite: bool = False) -> None:
+    """Before anything is assembled: ``dest`` must be a folder Kakugo may replace (absent,
+    empty, an earlier release, or ``overwrite``) and its parent (and ``dest``) writable."""
+    import tempfile
+
+    if dest.exists() and not dest.is_dir():
+        raise KakugoError(f"{dest} exists and is not a folder; pass another --out")
+    if not overwrite and not _made_by_kakugo(dest):
+        raise KakugoError(f"{dest} holds files that are not a Kakugo release; pass another "
+                          "--out, or --overwrite to replace them")
+    probes = [p for p in (dest.parent, dest) if p.is_dir()]
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        for folder in probes or [dest.parent]:
+            os.rmdir(tempfile.mkdtemp(dir=folder, prefix=".kakugo-probe-"))
+    except OSError as exc:
+        raise KakugoError(f"cannot write the release to {dest}: "
+                          f"{exc.strerror or exc}") from None
 
 
 def _made_by_kakugo(dest: Path) -> bool:
