@@ -303,6 +303,9 @@ def run_training(base_model: str, dataset_dir: Path, out_dir: Path,
         raise KakugoError(f"{out_dir} already exists and is not empty; choose another --out "
                           "or remove it")
     started = time.time()
+    from kakugo_core.models import check_model_source
+
+    check_model_source(base_model, "base model")  # a missing path, an empty or broken folder
     dataset = data.load_kakugo_dataset(dataset_dir)
     tokenizer = load_tokenizer(base_model)
     model = load_model(base_model, opts)

@@ -115,6 +115,9 @@ def test_demo_killed_in_training_resumes_without_redoing_finished_work(tmp_path:
     cost = json.loads((run_dir / "cost.json").read_text())
     assert cost["teacher_calls"] > 0 and cost["total_cost_usd"] > 0
     assert cost["within_paper_budget"] is True
+    # the killed first training attempt is costed too, not only the resumed one
+    assert cost["train_seconds"] > summary["train_seconds"]
+    assert cost["train_seconds"] == pytest.approx(summary["train_seconds_all_attempts"])
     assert 0 < cost["judge_cost_usd"] < cost["teacher_cost_usd"]  # the verdicts are paid for
 
     # re-running the bench stage over stored scores asks the judge nothing and keeps what its
