@@ -50,10 +50,11 @@ def check_safetensors(path: Path) -> None:
                           "bytes); rebuild or re-download the model")
 
 
-def check_model_source(name: str, what: str = "model", tokenizer: bool = True) -> None:
-    """Fail with one line when ``name`` is a local model folder that cannot load (empty, no
-    config.json, no weights, no tokenizer, damaged safetensors) or a path that does not
-    exist; a Hub id passes unchanged."""
+def check_model_source(name: str, what: str = "model", tokenizer: bool = True,
+                       contents: bool = True) -> None:
+    """Fail with one line when ``name`` is a path that does not exist or a file, or (with
+    ``contents``) a local model folder that cannot load (empty, no config.json, no weights, no
+    tokenizer, damaged safetensors); a Hub id passes unchanged."""
     path = Path(name).expanduser()
     if not path.exists():
         if looks_like_path(name):
@@ -61,6 +62,8 @@ def check_model_source(name: str, what: str = "model", tokenizer: bool = True) -
         return
     if not path.is_dir():
         raise KakugoError(f"{what} {name} is a file; give a model folder or a Hub id")
+    if not contents:
+        return
     if not (path / "config.json").is_file():
         raise KakugoError(f"{what} folder {name} has no config.json: not a model folder")
     weights = sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin"))

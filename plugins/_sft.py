@@ -305,7 +305,8 @@ def run_training(base_model: str, dataset_dir: Path, out_dir: Path,
     started = time.time()
     from kakugo_core.models import check_model_source
 
-    check_model_source(base_model, "base model")  # a missing path, an empty or broken folder
+    # a missing path is named as such (loading reports what is wrong inside a folder)
+    check_model_source(base_model, "base model", contents=False)
     dataset = data.load_kakugo_dataset(dataset_dir)
     tokenizer = load_tokenizer(base_model)
     model = load_model(base_model, opts)
