@@ -67,7 +67,12 @@ class BelebeleBenchmark(MultipleChoiceBenchmark):
         split = load_split(self.name, code, "test", COLUMNS, data_dir=data_dir, hub_id=HUB_ID,
                            hub_config=code, hub_split="test", revision=revision)
         items = []
+        seen: set[str] = set()
         for row in apply_limit(split.rows, limit):
+            if item_id(row) in seen:
+                raise KakugoError(f"belebele {code}: item {item_id(row)} appears twice in "
+                                  f"{split.source}; each item must appear once")
+            seen.add(item_id(row))
             shots = fewshot_for(split.rows, n_shot, {str(row["link"])},
                                 key=lambda r: str(r["link"]), seed=f"belebele:{code}")
             context = "".join(

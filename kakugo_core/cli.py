@@ -53,7 +53,9 @@ class LazyGroup(click.Group):
 
 class _OneLineFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        return f"kakugo: {record.levelname.lower()}: {record.getMessage()}"
+        from kakugo_core.secrets import redact
+
+        return redact(f"kakugo: {record.levelname.lower()}: {record.getMessage()}")
 
 
 #: third-party noise a person does not need (datasets' "Saving the dataset" and transformers'
@@ -118,21 +120,34 @@ def main(argv: list[str] | None = None) -> Any:
         _add_plugin_commands()
         return cli.main(args=argv, prog_name="kakugo", standalone_mode=False)
     except KakugoError as exc:
-        click.echo(f"kakugo: error: {exc}", err=True)
+        from kakugo_core.secrets import redact
+
+        click.echo(redact(f"kakugo: error: {exc}"), err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("kakugo: aborted", err=True)
         sys.exit(130)
     except click.UsageError as exc:  # one line, like every other error
+        from kakugo_core.secrets import redact
+
         command = exc.ctx.command_path if exc.ctx else "kakugo"
-        message = exc.format_message().rstrip('.')
-        click.echo(f"kakugo: error: {message} (see `{command} --help`)", err=True)
+        message = " ".join(exc.format_message().split()).rstrip(".")
+        click.echo(redact(f"kakugo: error: {message} (see `{command} --help`)"), err=True)
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
-        click.echo(f"kakugo: error: {exc.format_message()}", err=True)
+        from kakugo_core.secrets import redact
+
+        message = " ".join(exc.format_message().split())
+        click.echo(redact(f"kakugo: error: {message}"), err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except OSError as exc:  # a read-only folder, a full disk, a permission: never a traceback
+        from kakugo_core.secrets import redact
+
+        where = f"{exc.filename}: " if exc.filename else ""
+        click.echo(redact(f"kakugo: error: {where}{exc.strerror or exc}"), err=True)
+        sys.exit(KakugoError.exit_code)
     except KeyboardInterrupt:
         click.echo("kakugo: interrupted; finished work is kept, run again to resume", err=True)
         sys.exit(130)

@@ -1,7 +1,9 @@
 """Configuration: packaged defaults, a user TOML file on top, ``--set`` overrides on top of that.
 
-Only keys present in the defaults are accepted, with a compatible type, so a typo is a one-line
-error naming the file and the key rather than a silently ignored setting.
+Only keys present in the defaults are accepted, with a compatible type and within the range that
+:data:`RULES` gives, so a typo or an impossible value is a one-line error naming the source and
+the key rather than a silently ignored setting or a failure hours later. Flags that commands pass
+as ``extra`` go through the same checks.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import copy
 import sys
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -49,6 +52,122 @@ def _free_tables(node: Mapping[str, Any], prefix: str = "") -> set[str]:
 FREE_TABLES = _free_tables(defaults())
 
 
+@dataclass(frozen=True)
+class Rule:
+    """Allowed values of one key: a numeric range (``low``/``high``, inclusive unless
+    ``open_low``/``open_high``) or a set of ``choices``."""
+
+    low: float | None = None
+    high: float | None = None
+    open_low: bool = False
+    open_high: bool = False
+    choices: tuple[str, ...] = ()
+
+    def problem(self, value: Any) -> str:
+        """Why ``value`` breaks the rule, or "" when it does not."""
+        if self.choices:
+            return "" if value in self.choices else f"must be one of {', '.join(self.choices)}"
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return ""
+        if value != value:  # NaN
+            return "must be a number"
+        low_bad = self.low is not None and (value <= self.low if self.open_low
+                                            else value < self.low)
+        high_bad = self.high is not None and (value >= self.high if self.open_high
+                                              else value > self.high)
+        if not (low_bad or high_bad):
+            return ""
+        left = "" if self.low is None else f"{'>' if self.open_low else '>='} {self.low:g}"
+        right = "" if self.high is None else f"{'<' if self.open_high else '<='} {self.high:g}"
+        return "must be " + " and ".join(part for part in (left, right) if part)
+
+
+NON_NEGATIVE = Rule(low=0)
+POSITIVE = Rule(low=0, open_low=True)
+AT_LEAST_ONE = Rule(low=1)
+FRACTION = Rule(low=0, high=1)
+
+#: the allowed values of every key that has limits beyond its type; one table for user files,
+#: ``--set`` and command-line flags (a key not listed takes any value of its type)
+RULES: dict[str, Rule] = {
+    "run.seed": NON_NEGATIVE,
+    "teacher.concurrency": AT_LEAST_ONE,
+    "teacher.max_retries": NON_NEGATIVE,
+    "teacher.timeout_s": POSITIVE,
+    "teacher.temperature": NON_NEGATIVE,
+    "teacher.top_p": Rule(low=0, high=1, open_low=True),
+    "teacher.max_tokens": AT_LEAST_ONE,
+    "teacher.price_input_per_mtok": NON_NEGATIVE,
+    "teacher.price_output_per_mtok": NON_NEGATIVE,
+    "teacher.retry_base_s": NON_NEGATIVE,
+    "teacher.retry_max_s": NON_NEGATIVE,
+    "teacher.batch_size": AT_LEAST_ONE,
+    "teacher.http_client": Rule(choices=("aiohttp", "httpx")),
+    "generate.max_cost": NON_NEGATIVE,
+    "generate.batch_size": AT_LEAST_ONE,
+    **{f"generate.topic.{k}": NON_NEGATIVE for k in (
+        "general_seeds", "language_seeds", "macro_topics_per_seed", "topics_per_macro",
+        "prompts_per_topic")},
+    **{f"generate.scenario.{k}": NON_NEGATIVE for k in (
+        "general_scenarios", "language_scenarios", "detailed_per_scenario",
+        "prompts_per_scenario")},
+    "generate.context.max_texts": NON_NEGATIVE,
+    "generate.context.max_text_tokens": AT_LEAST_ONE,
+    "generate.context.prompts_asked": AT_LEAST_ONE,
+    "generate.context.prompts_kept": NON_NEGATIVE,
+    "generate.improve.fraction": FRACTION,
+    "generate.translate.samples": NON_NEGATIVE,
+    "generate.translate.max_input_tokens": AT_LEAST_ONE,
+    "generate.translate.min_token_ratio": NON_NEGATIVE,
+    "generate.translate.max_token_ratio": POSITIVE,
+    "dataset.validation_fraction": Rule(low=0, high=1, open_high=True),
+    "train.method": Rule(choices=("full", "lora")),
+    "train.epochs": POSITIVE,
+    "train.learning_rate": POSITIVE,
+    "train.warmup_ratio": FRACTION,
+    "train.max_length": AT_LEAST_ONE,
+    "train.per_device_batch_size": AT_LEAST_ONE,
+    "train.gradient_accumulation_steps": AT_LEAST_ONE,
+    "train.lora_rank": AT_LEAST_ONE,
+    "train.lora_alpha": POSITIVE,
+    "train.lora_dropout": Rule(low=0, high=1, open_high=True),
+    "train.vocab_expansion_tokens": NON_NEGATIVE,
+    "train.seed": NON_NEGATIVE,
+    "train.overlong": Rule(choices=("error", "drop")),
+    "train.precision": Rule(choices=("auto", "bf16", "bf16-pure", "fp16", "fp32")),
+    "train.weight_decay": NON_NEGATIVE,
+    "train.max_grad_norm": NON_NEGATIVE,
+    "train.logging_steps": AT_LEAST_ONE,
+    "train.eval_steps": NON_NEGATIVE,
+    "train.save_steps": NON_NEGATIVE,
+    "train.use_generation_blocks": Rule(choices=("auto", "yes", "no")),
+    "train.vocab_heldout_fraction": Rule(low=0, high=1, open_high=True),
+    "train.alignment_epochs": POSITIVE,
+    "train.alignment_learning_rate": POSITIVE,
+    "train.num_processes": NON_NEGATIVE,
+    "bench.n_shot": NON_NEGATIVE,
+    "bench.limit": NON_NEGATIVE,
+    "bench.batch_size": AT_LEAST_ONE,
+    "bench.max_new_tokens": AT_LEAST_ONE,
+    "leaderboard.format": Rule(choices=("table", "markdown", "csv", "json", "html")),
+    "judge.max_new_tokens": AT_LEAST_ONE,
+    "judge.temperature": NON_NEGATIVE,
+    "judge.max_tokens": AT_LEAST_ONE,
+    "judge.limit": NON_NEGATIVE,
+    "compare.seed": NON_NEGATIVE,
+    "compare.max_new_tokens": AT_LEAST_ONE,
+    "compare.limit": NON_NEGATIVE,
+}
+
+
+def check_value(dotted: str, value: Any, source: str = "configuration") -> None:
+    """Raise a :class:`ConfigError` naming ``dotted`` when ``value`` breaks its rule."""
+    rule = RULES.get(dotted)
+    problem = rule.problem(value) if rule else ""
+    if problem:
+        raise ConfigError(f"{source}: '{dotted}' {problem}, got {value!r}")
+
+
 def _merge(base: Config, update: Mapping[str, Any], source: str, prefix: str = "") -> None:
     """Merge ``update`` into ``base``; a table that is empty in the defaults (FREE_TABLES)
     takes non-negative integers under any key, every other only the keys the defaults have."""
@@ -74,6 +193,7 @@ def _merge(base: Config, update: Mapping[str, Any], source: str, prefix: str = "
                 f"got {type(value).__name__} {value!r}"
             )
         else:
+            check_value(dotted, value, source)
             base[key] = float(value) if isinstance(current, float) else value
 
 

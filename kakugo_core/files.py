@@ -21,7 +21,10 @@ def _umask() -> int:
 def write_text_atomic(path: str | Path, text: str) -> Path:
     """Write ``text`` (UTF-8, ``\\n`` line ends) to ``path``; the old file survives a failure.
     An operating-system error becomes a one-line :class:`KakugoError`."""
+    from kakugo_core.secrets import redact
+
     path = Path(path)
+    text = redact(text)  # whatever a server echoed back, no secret reaches a file
     tmp: str | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -43,6 +43,7 @@ from kakugo_core.interfaces import (
     TeacherRequest,
 )
 from kakugo_core.languages import Language
+from kakugo_core.secrets import redact
 from kakugo_core.teachers import iter_complete
 
 #: output name -> file name; a generator's ``output`` attribute picks one (default "prompts")
@@ -107,13 +108,16 @@ def ask(
 
 @dataclass
 class Usage:
-    """Teacher usage: calls made (cached ones separately), tokens and cost."""
+    """Teacher usage: calls made (cached ones separately), tokens, cost, and the retries and
+    failed requests the teacher reported (each one is time, and often money, spent)."""
 
     calls: int = 0
     cached_calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost: float = 0.0
+    retries: int = 0
+    failures: int = 0
 
     def add(self, reply: TeacherReply) -> None:
         if reply.cached:
@@ -125,7 +129,8 @@ class Usage:
         self.cost += reply.cost
 
     def merge(self, other: Mapping[str, Any]) -> None:
-        for key in ("calls", "cached_calls", "prompt_tokens", "completion_tokens"):
+        for key in ("calls", "cached_calls", "prompt_tokens", "completion_tokens", "retries",
+                    "failures"):
             setattr(self, key, getattr(self, key) + int(other.get(key, 0)))
         self.cost += float(other.get("cost", 0.0))
 
@@ -163,6 +168,22 @@ class MeteredTeacher(Teacher):
                 f"max_cost ${self.max_cost:.2f} reached (spent ${self.total.cost:.4f}); "
                 "finished rows are kept — raise --max-cost and run again to continue"
             )
+
+    def record_trouble(self, teacher: Teacher) -> None:
+        """Add the retries and failed requests ``teacher`` counted in this process to the
+        totals and to ``usage.jsonl`` (once)."""
+        inner: Any = teacher
+        while inner is not None and not hasattr(inner, "retries"):
+            inner = getattr(inner, "inner", None)  # the client under a cache
+        row = {"retries": int(getattr(inner, "retries", 0) or 0) - self.usage.retries,
+               "failures": int(getattr(inner, "failures", 0) or 0) - self.usage.failures}
+        if not any(row.values()):
+            return
+        with self._lock:
+            for usage in (self.usage, self.total):
+                usage.merge(row)
+            with open(self._usage_file, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(row) + "\n")
 
     def _record(self, reply: TeacherReply) -> None:
         with self._lock:
@@ -260,7 +281,7 @@ class RowWriter:
         if handle is None:
             handle = open(self.work_dir / file_name, "a", encoding="utf-8")  # noqa: SIM115
             self._handles[file_name] = handle
-        handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        handle.write(redact(json.dumps(row, ensure_ascii=False)) + "\n")
         handle.flush()
 
     def close(self) -> None:
@@ -527,6 +548,7 @@ def _write_summary(
     stopped: str,
     started: float,
 ) -> GenerationSummary:
+    metered.record_trouble(teacher)
     rows, rejects = count_rows(work)
     summary = GenerationSummary(
         language=lang.id,

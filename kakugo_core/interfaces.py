@@ -232,6 +232,10 @@ class ReleaseTarget(ABC):
     ) -> ReleaseResult:
         """Publish ``folder`` as ``repo_id``; make no change when nothing differs."""
 
+    def check(self, options: Mapping[str, Any]) -> None:  # noqa: B027 - optional hook
+        """Called with ``publish``'s options before anything is assembled; raise a
+        ``KakugoError`` to refuse (an unwritable destination, a missing token)."""
+
     def plan(self, folder: Path) -> Iterable[str]:
         """The relative paths that ``publish`` would upload (for ``--dry-run``)."""
         return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())

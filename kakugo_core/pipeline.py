@@ -57,9 +57,18 @@ class Manifest:
             return cls(stage=stage_dir.name)
         try:
             data = json.loads(path.read_text("utf-8"))
-            return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
-        except (json.JSONDecodeError, TypeError):
+            manifest = cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+            kinds = {"status": str, "counts": dict, "config": dict, "plugins": dict,
+                     "seconds": (int, float), "cost_usd": (int, float), "attempts": int,
+                     "error": str, "inputs_hash": str}
+            if any(not isinstance(getattr(manifest, k), t) for k, t in kinds.items()):
+                raise TypeError("a field of the wrong type")
+            return manifest
+        except (json.JSONDecodeError, UnicodeDecodeError, TypeError, AttributeError):
             return cls(stage=stage_dir.name, status="failed", error="unreadable manifest")
+        except OSError as exc:
+            return cls(stage=stage_dir.name, status="failed",
+                       error=f"unreadable manifest ({exc.strerror})")
 
     def save(self, stage_dir: Path) -> None:
         stage_dir.mkdir(parents=True, exist_ok=True)

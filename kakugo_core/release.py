@@ -134,6 +134,18 @@ def find_store_model(store: ResultsStore, model_dir: Path, model_name: str | Non
     )
 
 
+def check_language_benched(store: ResultsStore, model: str, lang: Language) -> None:
+    """Refuse to release a model as speaking ``lang`` when the store has none of its scores in
+    that language: its card would name one language and show another's results."""
+    languages = sorted({r.language for r in store.rows(models=[model])})
+    if lang.id not in languages:
+        raise KakugoError(
+            f"the results store {store.path} has no results for {model!r} in {lang.name} "
+            f"({lang.id}), only in {', '.join(languages) or 'no language'}; bench it on "
+            f"{lang.id} first or pass the language it was benched on"
+        )
+
+
 def _check_dataset_dir(dataset_dir: Path) -> None:
     if not dataset_dir.is_dir() or not any((dataset_dir / m).is_file() for m in DATASET_MARKERS):
         raise KakugoError(f"{dataset_dir} is not a dataset folder written by `kakugo dataset` "
@@ -366,7 +378,8 @@ def release(
     if dataset_dir is not None:
         _check_dataset_dir(Path(dataset_dir))
     results = _open_store(store)
-    find_store_model(results, model_dir, model_name)
+    stored_name = find_store_model(results, model_dir, model_name)
+    check_language_benched(results, stored_name, lang)
     token = _token_for(publisher, dry_run)
     if repo_id is None:
         if getattr(publisher, "needs_token", False) and token is None:
@@ -389,6 +402,9 @@ def release(
     if is_folder and out_dir is None:
         out_dir = Path(cfg["release"]["out_dir"]) / repo_id
     dest = Path(out_dir) if out_dir is not None else None
+    check = getattr(publisher, "check", None)  # a target's own checks, before assembling
+    if callable(check) and not dry_run:
+        check({**options, "out_dir": dest})
 
     # Work beside the destination (folder target) or the model (hub): same file system, so
     # weights are hard-linked rather than copied again, and /tmp does not fill up with them.

@@ -75,15 +75,20 @@ def run_language(language: str | Language, config: Config, options: RunOptions) 
     base_model = str(config["train"]["base_model"])
     db = options.db or (Path(config["bench"]["db"]) if config["bench"]["db"]
                         else options.run_dir / "results.sqlite")
+    # paths inside the run folder are hashed and recorded relative to it, so a run folder that
+    # is moved or copied elsewhere is still up to date
+    portable = relative_to_run(config, options.run_dir)
     hashes: dict[str, str] = {}
-    hashes["generate"] = fingerprint(lang.id, _public_teacher(config), config["generate"],
+    hashes["generate"] = fingerprint(lang.id, _public_teacher(portable), portable["generate"],
                                      config["run"]["seed"])
-    hashes["dataset"] = fingerprint(hashes["generate"], config["dataset"], config["run"]["seed"])
-    hashes["train"] = fingerprint(hashes["dataset"], config["train"])
+    hashes["dataset"] = fingerprint(hashes["generate"], portable["dataset"],
+                                    config["run"]["seed"])
+    hashes["train"] = fingerprint(hashes["dataset"], portable["train"])
     judge_in_run = bool(config["judge"]["in_run"])
-    judged_by = [config["judge"], _public_teacher(config)] if judge_in_run else []
-    hashes["bench"] = fingerprint(hashes["train"], config["bench"], str(db), *judged_by)
-    hashes["release"] = fingerprint(hashes["bench"], config["release"], options.repo_id)
+    judged_by = [portable["judge"], _public_teacher(portable)] if judge_in_run else []
+    hashes["bench"] = fingerprint(hashes["train"], portable["bench"],
+                                  relative_to_run(str(db), options.run_dir), *judged_by)
+    hashes["release"] = fingerprint(hashes["bench"], portable["release"], options.repo_id)
 
     gen_dir, data_dir = folder.stage_dir("generate"), folder.stage_dir("dataset") / "data"
     model_dir = folder.stage_dir("train") / "model"
@@ -109,21 +114,23 @@ def run_language(language: str | Language, config: Config, options: RunOptions) 
                                     "rejects": summary.rejects})
 
     def train(stage_dir: Path) -> StageOutcome:
-        import shutil
-
         from kakugo_core.training import TrainRequest
         from kakugo_core.training import run as run_training
 
         out = stage_dir / "model"
-        if out.exists():  # a model from an interrupted or outdated run: train again
-            shutil.rmtree(out)
-        request = TrainRequest.from_config(config, data_dir, out, base_model=base_model)
+        fresh = swap_in_progress(out)
+        request = TrainRequest.from_config(config, data_dir, fresh, base_model=base_model)
         run_training(request)
-        summary = json.loads((out / "training_summary.json").read_text("utf-8"))
-        hours = float(summary.get("train_seconds", 0.0)) / 3600
+        summary = json.loads((fresh / "training_summary.json").read_text("utf-8"))
+        swap_in(fresh, out)  # the finished model stays until the new one is complete
+        seconds = summary.get("train_seconds_all_attempts", summary.get("train_seconds", 0.0))
+        hours = float(seconds or 0.0) / 3600
         keys = ("tokens_seen", "optimizer_steps", "train_loss", "initial_validation_loss",
-                "final_validation_loss", "train_seconds", "tokens_per_second")
-        return StageOutcome(counts={k: summary.get(k) for k in keys},
+                "final_validation_loss", "tokens_per_second")
+        counts = {k: summary.get(k) for k in keys}
+        counts["train_seconds"] = float(seconds or 0.0)  # every attempt, killed ones included
+        counts["last_attempt_seconds"] = summary.get("train_seconds")
+        return StageOutcome(counts=counts,
                             cost_usd=hours * options.gpu_price_per_hour)
 
     def bench(stage_dir: Path) -> StageOutcome:
@@ -168,7 +175,8 @@ def run_language(language: str | Language, config: Config, options: RunOptions) 
                 # everything the verdicts in this run folder cost, also when the judge cell
                 # was already stored and nothing was asked this time
                 usage = paid_usage(stage_dir / "judge-cache.jsonl")
-        return StageOutcome(counts={"db": str(db), "benchmarks": names, "scores": scores,
+        return StageOutcome(counts={"db": relative_to_run(str(db), options.run_dir),
+                                    "benchmarks": names, "scores": scores,
                                     "judge_usage": usage},
                             cost_usd=float(usage.get("cost", 0.0)))
 
@@ -208,15 +216,23 @@ def run_language(language: str | Language, config: Config, options: RunOptions) 
     sections = {"generate": ("teacher", "generate"), "dataset": ("dataset",),
                 "train": ("train",), "bench": ("bench",), "release": ("release",)}
     selected = [stage for stage in STAGES if stage in options.stages]
+    # a stage reading one that this run does not make needs it finished now: say so before
+    # anything runs or is printed
+    for stage in selected:
+        before = STAGES[STAGES.index(stage) - 1] if stage != STAGES[0] else None
+        if before and before not in selected and not folder.is_current(before, hashes[before]):
+            raise KakugoError(f"stage {stage!r} needs an up-to-date {before!r} stage in "
+                              f"{options.run_dir}; include it in --stages")
+    options.echo(f"run folder {options.run_dir}")
     for number, stage in enumerate(selected, start=1):
         options.echo(f"stage {number}/{len(selected)}: {stage}")
         before = STAGES[STAGES.index(stage) - 1] if stage != STAGES[0] else None
         if before and not folder.is_current(before, hashes[before]):
             raise KakugoError(f"stage {stage!r} needs an up-to-date {before!r} stage in "
                               f"{options.run_dir}; include it in --stages")
-        stage_config = {s: config[s] for s in sections[stage]}
+        stage_config = {s: portable[s] for s in sections[stage]}
         if stage == "generate":
-            stage_config["teacher"] = _public_teacher(config)
+            stage_config["teacher"] = _public_teacher(portable)
         manifest, ran = folder.run_stage(stage, hashes[stage], functions[stage], stage_config,
                                          versions, force=stage in options.force)
         options.echo(stage_message(manifest, ran))
@@ -232,6 +248,48 @@ def stage_message(manifest: Manifest, ran: bool) -> str:
     if ran:
         return f"{manifest.stage}: done ({manifest.seconds:.1f}s)"
     return f"{manifest.stage}: up to date, skipped"
+
+
+def relative_to_run(value: Any, run_dir: Path) -> Any:
+    """``value`` (a configuration, a path string) with every path inside ``run_dir`` written
+    as ``{run}/...``."""
+    import os
+
+    roots = sorted({str(run_dir), str(run_dir.resolve())}, key=len, reverse=True)
+    if isinstance(value, dict):
+        return {k: relative_to_run(v, run_dir) for k, v in value.items()}
+    if isinstance(value, list):
+        return [relative_to_run(v, run_dir) for v in value]
+    if isinstance(value, str):
+        for root in roots:
+            if value == root or value.startswith(root + os.sep):
+                return "{run}" + value[len(root):]
+    return value
+
+
+def swap_in_progress(out: Path) -> Path:
+    """The folder a new model for ``out`` is trained into (``<out>.new``, emptied of an
+    interrupted attempt's half output; its checkpoints live beside it and are kept). A model
+    that a killed swap left as ``<out>.old`` is put back first."""
+    import shutil
+
+    fresh, old = out.with_name(out.name + ".new"), out.with_name(out.name + ".old")
+    if old.exists() and not out.exists():
+        old.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
+    shutil.rmtree(fresh, ignore_errors=True)
+    return fresh
+
+
+def swap_in(fresh: Path, out: Path) -> None:
+    """Replace ``out`` by ``fresh`` with two renames; the old model is removed only after."""
+    import shutil
+
+    old = out.with_name(out.name + ".old")
+    if out.exists():
+        out.rename(old)
+    fresh.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _covers(benchmark: str, lang: Language) -> bool:
@@ -256,6 +314,8 @@ def cost_report(folder: RunFolder, lang: Language) -> dict[str, Any]:
         + int(judge.get("prompt_tokens", 0)),
         "teacher_completion_tokens": int(usage.get("completion_tokens", 0))
         + int(judge.get("completion_tokens", 0)),
+        "teacher_retries": int(usage.get("retries", 0)),
+        "teacher_failures": int(usage.get("failures", 0)),
         "teacher_cost_usd": round(teacher_cost, 4),
         "judge_cost_usd": round(bench.cost_usd, 4),
         "train_seconds": float((train.counts or {}).get("train_seconds") or 0.0),

@@ -4,6 +4,7 @@ rename, and left untouched when nothing differs."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,10 @@ class FolderTarget(ReleaseTarget):
 
     def default_user(self, options: Mapping[str, Any]) -> str:
         return "kakugo"
+
+    def check(self, options: Mapping[str, Any]) -> None:
+        """Before anything is assembled: the destination may be replaced and written."""
+        check_destination(self._destination(options), overwrite=bool(options.get("overwrite")))
 
     @staticmethod
     def _destination(options: Mapping[str, Any]) -> Path:
@@ -50,6 +55,9 @@ class FolderTarget(ReleaseTarget):
         folder, dest = Path(folder), self._destination(options)
         if dest.exists() and not dest.is_dir():
             raise KakugoError(f"{dest} exists and is not a folder; pass another --out")
+        if not options.get("overwrite") and not _made_by_kakugo(dest):
+            raise KakugoError(f"{dest} holds files that are not a Kakugo release; pass another "
+                              "--out, or --overwrite to replace them")
         upload, _unchanged, delete = self._changes(folder, dest)
         if not upload and not delete:
             return Published(str(dest), None, False, [])
@@ -70,6 +78,38 @@ class FolderTarget(ReleaseTarget):
 
         upload, unchanged, delete = self._changes(Path(folder), self._destination(options))
         return describe_plan(Path(folder), upload, unchanged, delete)
+
+
+def check_destination(dest: Path, overwrite: bool = False) -> None:
+    """Before anything is assembled: ``dest`` must be a folder Kakugo may replace (absent,
+    empty, an earlier release, or ``overwrite``) and its parent (and ``dest``) writable."""
+    import tempfile
+
+    if dest.exists() and not dest.is_dir():
+        raise KakugoError(f"{dest} exists and is not a folder; pass another --out")
+    if not overwrite and not _made_by_kakugo(dest):
+        raise KakugoError(f"{dest} holds files that are not a Kakugo release; pass another "
+                          "--out, or --overwrite to replace them")
+    probes = [p for p in (dest.parent, dest) if p.is_dir()]
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        for folder in probes or [dest.parent]:
+            os.rmdir(tempfile.mkdtemp(dir=folder, prefix=".kakugo-probe-"))
+    except OSError as exc:
+        raise KakugoError(f"cannot write the release to {dest}: "
+                          f"{exc.strerror or exc}") from None
+
+
+def _made_by_kakugo(dest: Path) -> bool:
+    """Whether ``dest`` is absent, empty, or an earlier release (its card is tagged kakugo)."""
+    if not dest.is_dir() or not any(dest.iterdir()):
+        return True
+    card = dest / "README.md"
+    try:
+        head = card.read_text("utf-8", errors="replace")[:4000] if card.is_file() else ""
+    except OSError:
+        return False
+    return head.startswith("---") and "kakugo" in head
 
 
 @hookimpl

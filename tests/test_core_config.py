@@ -112,3 +112,63 @@ def test_cli_reports_bad_config_in_one_line(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.strip() == f"kakugo: error: {user}: unknown key 'bench.nshot' " \
                                      "(see `kakugo config`)"
+
+
+# -- value rules: one table for files, --set and flags (issue 15) -----------------------------
+@pytest.mark.parametrize("override, key", [
+    ("bench.limit=-5", "bench.limit"),
+    ("teacher.timeout_s=-1", "teacher.timeout_s"),
+    ("teacher.timeout_s=0", "teacher.timeout_s"),
+    ("teacher.max_retries=-1", "teacher.max_retries"),
+    ("dataset.validation_fraction=1.5", "dataset.validation_fraction"),
+    ("generate.max_cost=-1", "generate.max_cost"),
+    ("train.method=qlora", "train.method"),
+    ("train.learning_rate=nan", "train.learning_rate"),
+    ("teacher.top_p=0", "teacher.top_p"),
+    ("generate.improve.fraction=2", "generate.improve.fraction"),
+])
+def test_out_of_range_values_are_refused_naming_the_key(override: str, key: str,
+                                                         tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=f"'{key}' must be"):
+        load_config(overrides=[override])
+    section, _, rest = key.partition(".")
+    name = rest.rsplit(".", 1)
+    header = f"{section}.{name[0]}" if len(name) == 2 else section
+    user = tmp_path / "bad.toml"
+    user.write_text(f"[{header}]\n{name[-1]} = {override.split('=', 1)[1]!s}\n"
+                    .replace("= qlora", '= "qlora"'))
+    with pytest.raises(ConfigError, match=f"bad.toml: '{key}' must be"):
+        load_config(user)
+
+
+def test_flags_go_through_the_same_rules() -> None:
+    with pytest.raises(ConfigError, match="'generate.max_cost' must be >= 0"):
+        load_config(extra={"generate": {"max_cost": -1.0}})
+
+
+def test_defaults_satisfy_every_rule_and_every_rule_names_a_default() -> None:
+    from kakugo_core.config import RULES, check_value
+
+    cfg = defaults()
+    for dotted in RULES:
+        node = cfg
+        for part in dotted.split("."):
+            assert part in node, f"rule for unknown key {dotted}"
+            node = node[part]
+        check_value(dotted, node, "defaults")
+
+
+def test_boundary_values_are_accepted() -> None:
+    cfg = load_config(overrides=["bench.limit=0", "teacher.max_retries=0",
+                                 "dataset.validation_fraction=0", "teacher.top_p=1"])
+    assert cfg["bench"]["limit"] == 0 and cfg["teacher"]["top_p"] == 1.0
+
+
+def test_generate_max_cost_flag_negative_is_one_line(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "kakugo_core", "generate", "jav",
+                           "--max-cost", "-1", "--work-dir", str(tmp_path / "w")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "kakugo: error: command-line flags: 'generate.max_cost' must be >= 0, got -1.0"]
+    assert not (tmp_path / "w").exists()

@@ -31,8 +31,9 @@ def _manifest(run_dir: Path, stage: str) -> dict:
 def _wait_for_training(proc: subprocess.Popen[str], run_dir: Path, timeout: float = 600) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if _manifest(run_dir, "train").get("status") == "running" and \
-                any((run_dir / "train").glob(".model.partial/sft/checkpoint-*/trainer_state.json")):
+        checkpoints = (run_dir / "train").glob(".model.new.partial/sft/checkpoint-*/"
+                                               "trainer_state.json")
+        if _manifest(run_dir, "train").get("status") == "running" and any(checkpoints):
             return  # a checkpoint is written: well inside the training loop
         if proc.poll() is not None:
             pytest.fail(f"demo ended before training: {proc.stderr.read() if proc.stderr else ''}")
@@ -115,6 +116,9 @@ def test_demo_killed_in_training_resumes_without_redoing_finished_work(tmp_path:
     cost = json.loads((run_dir / "cost.json").read_text())
     assert cost["teacher_calls"] > 0 and cost["total_cost_usd"] > 0
     assert cost["within_paper_budget"] is True
+    # the killed first training attempt is costed too, not only the resumed one
+    assert cost["train_seconds"] > summary["train_seconds"]
+    assert cost["train_seconds"] == pytest.approx(summary["train_seconds_all_attempts"])
     assert 0 < cost["judge_cost_usd"] < cost["teacher_cost_usd"]  # the verdicts are paid for
 
     # re-running the bench stage over stored scores asks the judge nothing and keeps what its

@@ -50,7 +50,7 @@ def test_unknown_teacher_and_bad_settings_are_clear_errors() -> None:
         make_teacher(load_config(overrides=["teacher.plugin=opnai"]))
     with pytest.raises(ConfigError, match="teacher.concurency"):
         load_config(overrides=["teacher.concurency=4"])
-    with pytest.raises(KakugoError, match="concurrency must be at least 1"):
+    with pytest.raises(KakugoError, match="'teacher.concurrency' must be >= 1"):
         make_teacher(load_config(overrides=["teacher.concurrency=0"]))
     with pytest.raises(KakugoError, match="teacher.plugin"):
         make_teacher({"teacher": {"plugin": ""}})

@@ -40,6 +40,9 @@ import click
 @click.option("--dry-run", is_flag=True,
               help="Assemble the release and print exactly which files would be uploaded, "
                    "changed or deleted; publish nothing.")
+@click.option("--overwrite", is_flag=True,
+              help="folder target: replace a --out folder that holds something other than an "
+                   "earlier Kakugo release.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="User TOML file.")
 @click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
               help="Override one configuration key; repeatable.")
@@ -58,6 +61,7 @@ def release(
     create_pr: bool,
     tag: str | None,
     dry_run: bool,
+    overwrite: bool,
     config_file: str | None,
     overrides: tuple[str, ...],
 ) -> None:
@@ -102,6 +106,7 @@ def release(
             store=store, base_model=base_model, language=language, dataset_dir=dataset_dir,
             dry_run=dry_run, private=private, revision=revision, create_pr=create_pr, tag=tag,
             out_dir=out_dir, model_name=model_name, config=config, echo=echo,
+            target_options={"overwrite": True} if overwrite else None,
         )
     if dry_run:
         click.echo(f"dry run: nothing was published. {result.repo_id} would get:")

@@ -101,7 +101,6 @@ def run_command(language: str | None, languages: str | None, demo: bool, config_
             repo_id=repo_id, gpu_price_per_hour=gpu_price_per_hour, progress=not no_progress,
             echo=_echo_for(lang.id),
         )
-        click.echo(f"[{lang.id}] run folder {folder}", err=True)
         if demo:
             with _demo(lang.id, folder) as demo_sets:
                 # the demo's settings first, so a --config file can change them (a real base)
@@ -163,7 +162,9 @@ def status_command(run_dir: Path, as_json: bool) -> None:
 
     manifests = stage_table(run_dir)
     if as_json:
-        click.echo(json.dumps([m.__dict__ for m in manifests], indent=2, default=str))
+        from kakugo_core.secrets import redact
+
+        click.echo(redact(json.dumps([m.__dict__ for m in manifests], indent=2, default=str)))
         return
     cols = [Col("stage", key=True), Col("state", wrap=True), Col("attempts", drop=1),
             Col("time", justify="right"), Col("cost (USD)", justify="right", drop=2),

@@ -85,15 +85,19 @@ def read_rows(path: Path, required: Sequence[str]) -> list[Row]:
 
             rows = pq.read_table(path).to_pylist()
         elif path.suffix == ".tsv":
-            with path.open(encoding="utf-8", newline="") as fh:
+            with path.open(encoding="utf-8-sig", newline="") as fh:  # -sig: drop a BOM
                 rows = list(csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE))
+            for number, row in enumerate(rows, 2):
+                if None in row:  # DictReader keeps surplus fields under the key None
+                    raise ValueError(f"line {number} has more tab-separated fields than the "
+                                     "header")
         elif path.suffix == ".json":
-            rows = json.loads(path.read_text("utf-8"))
+            rows = json.loads(path.read_text("utf-8-sig"))
             if not isinstance(rows, list):
                 raise ValueError("expected a JSON list of objects")
         else:
             rows = []
-            for number, line in enumerate(path.read_text("utf-8").splitlines(), 1):
+            for number, line in enumerate(path.read_text("utf-8-sig").splitlines(), 1):
                 if line.strip():
                     try:
                         rows.append(json.loads(line))
@@ -114,7 +118,19 @@ def read_rows(path: Path, required: Sequence[str]) -> list[Row]:
                 f"{path}: row {number} lacks {', '.join(missing)} (columns needed: "
                 f"{', '.join(required)}; see docs/benchmarks.md)"
             )
+    _refuse_duplicate_ids(path, rows, required)
     return rows
+
+
+def _refuse_duplicate_ids(path: Path, rows: Sequence[Row], required: Sequence[str]) -> None:
+    """An item id column (``id``, ``*_id``) must not repeat: a repeated item is scored twice."""
+    for column in (c for c in required if c == "id" or c.endswith("_id")):
+        seen: set[Any] = set()
+        for number, row in enumerate(rows, 1):
+            if row[column] in seen:
+                raise KakugoError(f"{path}: row {number} repeats {column} {row[column]!r}; "
+                                  "each item must appear once")
+            seen.add(row[column])
 
 
 def rows_digest(rows: Sequence[Row]) -> str:

@@ -92,6 +92,10 @@ class HFBackend(Backend):
     ) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from kakugo_core.toolkit.models import check_device, check_model_source
+
+        check_device(device)
+        check_model_source(str(model))
         self.model_id = str(model)
         self.device = pick_device(device)
         self.batch_size = max(1, int(batch_size))
@@ -112,9 +116,6 @@ class HFBackend(Backend):
                                    "gguf_file": gguf_file.name}
             model = str(gguf_file.parent)
             load = {"gguf_file": gguf_file.name}
-        # transformers' GGUF reader says ValueError for files it cannot map
-        load_errors: tuple[type[Exception], ...] = (OSError, ValueError) if gguf_file else (
-            OSError,)
         bars_were_on = hf_logging.is_progress_bar_enabled()
         hf_logging.disable_progress_bar()  # our own progress bars are showing
         try:
@@ -124,7 +125,7 @@ class HFBackend(Backend):
             self.model = AutoModelForCausalLM.from_pretrained(
                 model, dtype=pick_dtype(dtype, self.device), **load,
             ).to(self.device)  # type: ignore[arg-type]
-        except load_errors as exc:
+        except Exception as exc:  # OSError, ValueError, safetensors' and torch's own errors
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise KakugoError(
                 f"cannot load model {model!r}: {first} (pass a local folder or a Hub id you can "

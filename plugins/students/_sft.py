@@ -15,6 +15,7 @@ import shutil
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -308,6 +309,10 @@ def run_training(base_model: str, dataset_dir: Path, out_dir: Path,
         raise KakugoError(f"{out_dir} already exists and is not empty; choose another --out "
                           "or remove it")
     started = time.time()
+    from kakugo_core.toolkit.models import check_model_source
+
+    # a missing path is named as such (loading reports what is wrong inside a folder)
+    check_model_source(base_model, "base model", contents=False)
     dataset = data.load_kakugo_dataset(dataset_dir)
     tokenizer = load_tokenizer(base_model)
     model = load_model(base_model, opts)
@@ -386,8 +391,12 @@ def run_training(base_model: str, dataset_dir: Path, out_dir: Path,
         if resume_from is not None:
             summary["resumed_from_checkpoint"] = resume_from.name
         train_started = time.time()
+        clock = _AttemptClock(work / ATTEMPTS_FILE, train_started)
+        if _is_main_process():
+            trainer.add_callback(clock.callback())
         result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
         train_seconds = time.time() - train_started
+        clock.tick(force=True)
         final_val = _eval_loss(trainer)
         stage = report.loss_points(trainer.state.log_history, "sft")
         if initial_val is not None:
@@ -407,6 +416,8 @@ def run_training(base_model: str, dataset_dir: Path, out_dir: Path,
             "initial_validation_loss": initial_val,
             "final_validation_loss": final_val,
             "train_seconds": train_seconds,
+            # killed attempts this run resumed from cost GPU time too (cost.json counts it)
+            "train_seconds_all_attempts": max(clock.total(), train_seconds),
             "tokens_per_second": tokens_per_epoch * opts.epochs / max(train_seconds, 1e-9),
             "losses": stages,
             "chat_template": tokenizer.chat_template,
@@ -430,6 +441,49 @@ def run_training(base_model: str, dataset_dir: Path, out_dir: Path,
 
 
 RESUME_STAMP = "request.json"
+#: seconds each training attempt of this request has run, kept while a checkpoint is kept
+ATTEMPTS_FILE = "attempt_seconds.json"
+
+
+class _AttemptClock:
+    """Records how long this training attempt has run, every few seconds, beside the
+    checkpoints; a resumed run sums every attempt's time so a killed attempt is still costed."""
+
+    def __init__(self, path: Path, started: float) -> None:
+        self.path, self.started, self.last = path, started, 0.0
+        self.key = f"{datetime.fromtimestamp(started, timezone.utc).isoformat()}-{os.getpid()}"
+
+    def _read(self) -> dict[str, float]:
+        try:
+            data = json.loads(self.path.read_text("utf-8"))
+            return {str(k): float(v) for k, v in data.items()} if isinstance(data, dict) else {}
+        except (OSError, ValueError, AttributeError):
+            return {}
+
+    def tick(self, force: bool = False) -> None:
+        now = time.time()
+        if not _is_main_process() or (not force and now - self.last < 2.0):
+            return
+        self.last = now
+        if self.path.parent.is_dir():
+            write_json_atomic(self.path, {**self._read(), self.key: round(now - self.started, 3)})
+
+    def total(self) -> float:
+        return sum(self._read().values())
+
+    def callback(self) -> Any:
+        from transformers import TrainerCallback
+
+        clock = self
+
+        class _Tick(TrainerCallback):
+            def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+                clock.tick()
+
+            def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+                clock.tick(force=True)
+
+        return _Tick()
 
 
 def _request_key(base_model: str, dataset_dir: Path, opts: TrainOptions) -> str:

@@ -68,6 +68,10 @@ class TransformersTeacher(StreamingTeacher):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from kakugo_core.toolkit.models import check_device, check_model_source
+
+        check_device(self.device_option)
+        check_model_source(self.model, "teacher model")
         device = self.device_option
         if device in ("", "auto"):
             device = "cuda" if torch.cuda.is_available() else "cpu"

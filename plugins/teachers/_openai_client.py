@@ -32,6 +32,7 @@ except ImportError:  # pragma: no cover
 
 from kakugo_core.errors import ConfigError
 from kakugo_core.interfaces import TeacherReply, TeacherRequest
+from kakugo_core.toolkit.secrets import register_secret
 from kakugo_core.toolkit.teachers import (
     StreamingTeacher,
     TeacherError,
@@ -169,6 +170,10 @@ class OpenAITeacher(StreamingTeacher):
     ) -> None:
         if concurrency < 1:
             raise ConfigError(f"teacher.concurrency must be at least 1, got {concurrency}")
+        if int(max_retries) < 0:
+            raise ConfigError(f"teacher.max_retries must be at least 0, got {max_retries}")
+        if float(timeout_s) <= 0:
+            raise ConfigError(f"teacher.timeout_s must be more than 0, got {timeout_s}")
         if http_client not in TRANSPORTS:
             raise ConfigError(
                 f"teacher.http_client {http_client!r} unknown: use {' or '.join(TRANSPORTS)}"
@@ -195,6 +200,7 @@ class OpenAITeacher(StreamingTeacher):
         # running totals (updated from the worker thread; plain reads are fine for progress)
         self.calls = 0
         self.retries = 0
+        self.failures = 0  # requests given up on (refused, or out of retries)
         self.malformed = 0
         self.prompt_tokens = 0
         self.completion_tokens = 0
@@ -213,6 +219,7 @@ class OpenAITeacher(StreamingTeacher):
         headers = {"Content-Type": "application/json", "User-Agent": "kakugo"}
         key = os.environ.get(self.api_key_env, "") if self.api_key_env else ""
         if key:
+            register_secret(key)  # redacted from every message and file from now on
             headers["Authorization"] = f"Bearer {key}"
         return headers
 
@@ -290,6 +297,7 @@ class OpenAITeacher(StreamingTeacher):
                     retry_after = parse_retry_after(headers.get("retry-after"))
                     problem = f"HTTP {status}: {_server_message(content)}"
                 else:
+                    self.failures += 1
                     raise TeacherRequestError(self._refusal(status, _server_message(content)))
             if attempt == self.max_retries:
                 break
@@ -300,6 +308,7 @@ class OpenAITeacher(StreamingTeacher):
                 self.model, problem, attempt + 1, self.max_retries, delay,
             )
             await asyncio.sleep(delay)
+        self.failures += 1
         raise TeacherUnavailableError(
             f"teacher {self.model} at {self.base_url} failed {self.max_retries + 1} times "
             f"(last: {problem}); answers so far are cached, run again to resume"
