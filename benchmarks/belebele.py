@@ -18,12 +18,14 @@ from benchmarks._common import (
     common_options,
     fewshot_for,
     hub_revision,
+    limit_seed,
     load_split,
     prompt_hash,
 )
 from kakugo_core import hookimpl
 from kakugo_core.errors import KakugoError
 from kakugo_core.languages import Language
+from kakugo_core.sampling import sample_key
 
 HUB_ID = "facebook/belebele"
 COLUMNS = ("link", "question_number", "flores_passage", "question", "mc_answer1", "mc_answer2",
@@ -68,7 +70,8 @@ class BelebeleBenchmark(MultipleChoiceBenchmark):
         split = load_split(self.name, code, "test", COLUMNS, data_dir=data_dir, hub_id=HUB_ID,
                            hub_config=code, hub_split="test", revision=revision)
         items = []
-        for row in apply_limit(split.rows, limit):
+        seed = limit_seed(options)
+        for row in apply_limit(split.rows, limit, seed, label=lambda r: gold_index(r, code)):
             shots = fewshot_for(split.rows, n_shot, {str(row["link"])},
                                 key=lambda r: str(r["link"]), seed=f"belebele:{code}")
             context = "".join(
@@ -77,7 +80,8 @@ class BelebeleBenchmark(MultipleChoiceBenchmark):
             items.append(MCItem(item_id(row), context, [f" {x}" for x in LETTERS],
                                 gold_index(row, code)))
         digest = prompt_hash(benchmark=self.name, code=code, n_shot=n_shot, chat=chat,
-                             source=split.source, n=len(items), template=TEMPLATE)
+                             source=split.source, n=len(items), template=TEMPLATE,
+                             **sample_key(limit, seed, True, len(split.rows)))
         return PreparedTask(self.name, language.id, n_shot, digest, split.source, items)
 
 

@@ -26,6 +26,7 @@ from benchmarks._common import (
     fewshot_for,
     find_local_file,
     hub_revision,
+    limit_seed,
     load_split,
     prompt_hash,
 )
@@ -33,6 +34,7 @@ from kakugo_core import hookimpl
 from kakugo_core.errors import KakugoError
 from kakugo_core.interfaces import Backend, BenchmarkResult, GenerationRequest, Score
 from kakugo_core.languages import Language, resolve
+from kakugo_core.sampling import sample_key
 
 HUB_ID = "openlanguagedata/flores_plus"
 ENGLISH = "eng_Latn"
@@ -140,7 +142,8 @@ class FloresBenchmark(MultipleChoiceBenchmark):
         scored, shots_pool, source = load_parallel(code, data_dir, revision)
         names = {"xx": language_name(code), "en": "English"}
         items = []
-        for pair in apply_limit(scored, limit):
+        seed = limit_seed(options)
+        for pair in apply_limit(scored, limit, seed):
             shots = fewshot_for(shots_pool, n_shot, {pair["id"]}, key=lambda p: p["id"],
                                 seed=f"flores:{code}")
             for src, tgt in (("xx", "en"), ("en", "xx")):
@@ -152,7 +155,8 @@ class FloresBenchmark(MultipleChoiceBenchmark):
                               "source": pair[src], "reference": pair[tgt]})
         digest = prompt_hash(benchmark=self.name, code=code, n_shot=n_shot, chat=chat,
                              source=source, n=len(items), template=TEMPLATE,
-                             max_new_tokens=int(options.get("max_new_tokens", 256)))
+                             max_new_tokens=int(options.get("max_new_tokens", 256)),
+                             **sample_key(limit, seed, False, len(scored)))
         return PreparedTask(self.name, language.id, n_shot, digest, source, items)
 
     def evaluate(

@@ -21,6 +21,7 @@ from benchmarks._common import (
     common_options,
     fewshot_for,
     hub_revision,
+    limit_seed,
     load_split,
     prompt_hash,
 )
@@ -28,6 +29,7 @@ from kakugo_core import hookimpl
 from kakugo_core.errors import KakugoError
 from kakugo_core.interfaces import Score
 from kakugo_core.languages import Language
+from kakugo_core.sampling import sample_key
 
 COLUMNS = ("sample_id", "subject", "subject_category", "question", "option_a", "option_b",
            "option_c", "option_d", "answer")
@@ -71,7 +73,8 @@ class GlobalMMLUBenchmark(MultipleChoiceBenchmark):
         for row in dev.rows:
             by_subject.setdefault(str(row["subject"]), []).append(row)
         items = []
-        for row in apply_limit(test.rows, limit):
+        seed = limit_seed(options)
+        for row in apply_limit(test.rows, limit, seed, label=lambda r: gold_index(r, code)):
             subject = str(row["subject"])
             same = fewshot_for(by_subject.get(subject, []), n_shot, {str(row["sample_id"])},
                                key=lambda r: str(r["sample_id"]), seed=f"gmmlu:{code}:{subject}")
@@ -87,7 +90,8 @@ class GlobalMMLUBenchmark(MultipleChoiceBenchmark):
                                 gold_index(row, code), extra))
         digest = prompt_hash(benchmark=self.name, code=code, n_shot=n_shot, chat=chat,
                              source=[test.source, dev.source], n=len(items),
-                             template=[HEADER, TEMPLATE])
+                             template=[HEADER, TEMPLATE],
+                             **sample_key(limit, seed, True, len(test.rows)))
         return PreparedTask(self.name, language.id, n_shot, digest, test.source, items)
 
     def metrics(self, task: PreparedTask, predictions: list[dict[str, Any]]) -> list[Score]:

@@ -20,6 +20,7 @@ from benchmarks._common import (
     common_options,
     fewshot_for,
     hub_revision,
+    limit_seed,
     load_split,
     macro_f1,
     prompt_hash,
@@ -28,6 +29,7 @@ from kakugo_core import hookimpl
 from kakugo_core.errors import KakugoError
 from kakugo_core.interfaces import Score
 from kakugo_core.languages import Language
+from kakugo_core.sampling import sample_key
 
 HUB_ID = "Davlan/sib200"
 LABELS = ("science/technology", "travel", "politics", "sports", "health", "entertainment",
@@ -54,7 +56,8 @@ class Sib200Benchmark(MultipleChoiceBenchmark):
                                       revision=revision, bundled=BUNDLED_SIB200)
         test = load_split(self.name, code, "test", COLUMNS, hub_split="test", **kwargs)
         train = load_split(self.name, code, "train", COLUMNS, hub_split="train", **kwargs)
-        rows = apply_limit(test.rows, limit)
+        seed = limit_seed(options)
+        rows = apply_limit(test.rows, limit, seed, label=lambda r: r["category"])
         items = []
         for row in rows:
             shots = fewshot_for(train.rows, n_shot, {str(row["index_id"])},
@@ -70,7 +73,8 @@ class Sib200Benchmark(MultipleChoiceBenchmark):
                                 gold))
         digest = prompt_hash(benchmark=self.name, code=code, n_shot=n_shot, chat=chat,
                              source=[test.source, train.source], n=len(items),
-                             template=[HEADER, TEMPLATE])
+                             template=[HEADER, TEMPLATE],
+                             **sample_key(limit, seed, True, len(test.rows)))
         return PreparedTask(self.name, language.id, n_shot, digest, test.source, items,
                             list(LABELS))
 

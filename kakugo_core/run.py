@@ -127,6 +127,7 @@ def run_language(language: str | Language, config: Config, options: RunOptions) 
                             cost_usd=hours * options.gpu_price_per_hour)
 
     def bench(stage_dir: Path) -> StageOutcome:
+        from kakugo_core.sampling import parse_limit, parse_seed
         from kakugo_core.scoring import run_bench
         from kakugo_core.teacher_cache import paid_usage
 
@@ -144,12 +145,13 @@ def run_language(language: str | Language, config: Config, options: RunOptions) 
             results = run_bench(
                 [base_model, str(model_dir)], names, [lang], store=store,
                 backend=cfg["backend"], n_shot=int(cfg["n_shot"]),
-                limit=int(cfg["limit"]) or None, data_dir=cfg["data_dir"] or None,
+                limit=parse_limit(cfg["limit"]), data_dir=cfg["data_dir"] or None,
                 backend_options=backend_options,
                 predictions_dir=stage_dir / "predictions", progress=options.progress,
                 chat_template=bool(cfg["chat_template"]),
                 benchmark_options={"revisions": cfg["revisions"],
-                                   "max_new_tokens": cfg["max_new_tokens"]},
+                                   "max_new_tokens": cfg["max_new_tokens"],
+                                   "limit_seed": parse_seed(cfg["limit_seed"])},
                 n_shot_by_benchmark=cfg["n_shot_by_benchmark"],
             )
             per_model = len(results) // 2  # the base's cells, then the student's

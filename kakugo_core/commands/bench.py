@@ -24,7 +24,12 @@ def _split(values: tuple[str, ...]) -> list[str]:
               help="Few-shot examples per item, for every benchmark (default: "
                    "bench.n_shot, 3, or bench.n_shot_by_benchmark.NAME).")
 @click.option("--limit", type=click.IntRange(min=0), default=None,
-              help="Score only the first N items of each benchmark (0: all).")
+              help="Score a seeded random sample of N items per benchmark and language "
+                   "(0: all), stratified so every label keeps its share (SIB-200 topics, "
+                   "answer letters; FLORES: a plain sample). The sample is part of the prompt "
+                   "hash (default: bench.limit).")
+@click.option("--limit-seed", type=int, default=None,
+              help="Seed of the --limit sample (default: bench.limit_seed, 0).")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
               help="Local benchmark files (DIR/<benchmark>/<code>/<split>.jsonl|tsv|parquet); "
                    "needed offline for anything but the bundled SIB-200/FLORES sample.")
@@ -52,7 +57,8 @@ def _split(values: tuple[str, ...]) -> list[str]:
                    "(YAML + JSONL with the exact prompts) to DIR and print the lm_eval command.")
 def bench(
     models: tuple[str, ...], benchmark_names: tuple[str, ...], language_names: tuple[str, ...],
-    n_shot: int | None, limit: int | None, data_dir: str | None, db: str | None,
+    n_shot: int | None, limit: int | None, limit_seed: int | None, data_dir: str | None,
+    db: str | None,
     backend: str | None, batch_size: int | None, device: str | None, force: bool,
     chat_template: bool | None, predictions_dir: str | None, config_file: str | None,
     overrides: tuple[str, ...], as_json: bool, no_progress: bool, export_dir: str | None,
@@ -65,9 +71,10 @@ def bench(
 
     \b
     Example (offline, tiny model, real SIB-200 items):
-      kakugo tiny-model tiny && kakugo bench -m tiny -b sib200 -l jav_Latn --limit 50
+      kakugo tiny-model tiny && kakugo bench -m tiny -b sib200 -l jav_Latn --limit 70
     """
     from kakugo_core.config import load_config, section
+    from kakugo_core.sampling import parse_limit, parse_seed
     from kakugo_core.scoring import lm_eval_schema, run_bench
     from kakugo_core.store import ResultsStore
 
@@ -81,9 +88,11 @@ def bench(
     elif device:
         backend_options["device"] = device
     n = cfg["n_shot"] if n_shot is None else n_shot
+    limit = parse_limit(cfg["limit"]) if limit is None else (limit or None)
+    seed = parse_seed(cfg["limit_seed"] if limit_seed is None else limit_seed)
     if export_dir:
         _export(export_dir, names, languages, {
-            "n_shot": n, "limit": (cfg["limit"] if limit is None else limit) or None,
+            "n_shot": n, "limit": limit, "limit_seed": seed,
             "data_dir": data_dir or cfg["data_dir"] or None,
             "chat_template": False, "revisions": cfg["revisions"],
             "max_new_tokens": cfg["max_new_tokens"]})
@@ -94,14 +103,14 @@ def bench(
     try:
         results = run_bench(
             list(models), names, languages, store=store, backend=backend_name, n_shot=n,
-            limit=(cfg["limit"] if limit is None else limit) or None,
+            limit=limit,
             data_dir=data_dir or cfg["data_dir"] or None, force=force,
             backend_options=backend_options,
             predictions_dir=predictions_dir or cfg["predictions_dir"] or None,
             progress=not (no_progress or as_json),
             chat_template=cfg["chat_template"] if chat_template is None else chat_template,
             benchmark_options={"revisions": cfg["revisions"],
-                               "max_new_tokens": cfg["max_new_tokens"]},
+                               "max_new_tokens": cfg["max_new_tokens"], "limit_seed": seed},
             n_shot_by_benchmark=cfg["n_shot_by_benchmark"] if n_shot is None else None,
         )
         if as_json:
