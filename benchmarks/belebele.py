@@ -19,10 +19,12 @@ from kakugo_core.toolkit.benchmarks import (
     PreparedTask,
     apply_limit,
     common_options,
+    limit_seed,
     prompt_hash,
 )
 from kakugo_core.toolkit.data import hub_revision, load_split
 from kakugo_core.toolkit.fewshot import fewshot_for
+from kakugo_core.toolkit.sampling import sample_key
 
 HUB_ID = "facebook/belebele"
 COLUMNS = ("link", "question_number", "flores_passage", "question", "mc_answer1", "mc_answer2",
@@ -68,11 +70,13 @@ class BelebeleBenchmark(MultipleChoiceBenchmark):
                            hub_config=code, hub_split="test", revision=revision)
         items = []
         seen: set[str] = set()
-        for row in apply_limit(split.rows, limit):
+        for row in split.rows:
             if item_id(row) in seen:
                 raise KakugoError(f"belebele {code}: item {item_id(row)} appears twice in "
                                   f"{split.source}; each item must appear once")
             seen.add(item_id(row))
+        seed = limit_seed(options)
+        for row in apply_limit(split.rows, limit, seed, label=lambda r: gold_index(r, code)):
             shots = fewshot_for(split.rows, n_shot, {str(row["link"])},
                                 key=lambda r: str(r["link"]), seed=f"belebele:{code}")
             context = "".join(
@@ -81,7 +85,8 @@ class BelebeleBenchmark(MultipleChoiceBenchmark):
             items.append(MCItem(item_id(row), context, [f" {x}" for x in LETTERS],
                                 gold_index(row, code)))
         digest = prompt_hash(benchmark=self.name, code=code, n_shot=n_shot, chat=chat,
-                             source=split.source, n=len(items), template=TEMPLATE)
+                             source=split.source, n=len(items), template=TEMPLATE,
+                             **sample_key(limit, seed, True, len(split.rows)))
         return PreparedTask(self.name, language.id, n_shot, digest, split.source, items)
 
 

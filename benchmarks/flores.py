@@ -24,6 +24,7 @@ from kakugo_core.toolkit.benchmarks import (
     PreparedTask,
     apply_limit,
     common_options,
+    limit_seed,
     prompt_hash,
 )
 from kakugo_core.toolkit.data import (
@@ -35,6 +36,7 @@ from kakugo_core.toolkit.data import (
     load_split,
 )
 from kakugo_core.toolkit.fewshot import fewshot_for
+from kakugo_core.toolkit.sampling import sample_key
 
 HUB_ID = "openlanguagedata/flores_plus"
 ENGLISH = "eng_Latn"
@@ -142,7 +144,8 @@ class FloresBenchmark(MultipleChoiceBenchmark):
         scored, shots_pool, source = load_parallel(code, data_dir, revision)
         names = {"xx": language_name(code), "en": "English"}
         items = []
-        for pair in apply_limit(scored, limit):
+        seed = limit_seed(options)
+        for pair in apply_limit(scored, limit, seed):
             shots = fewshot_for(shots_pool, n_shot, {pair["id"]}, key=lambda p: p["id"],
                                 seed=f"flores:{code}")
             for src, tgt in (("xx", "en"), ("en", "xx")):
@@ -154,7 +157,8 @@ class FloresBenchmark(MultipleChoiceBenchmark):
                               "source": pair[src], "reference": pair[tgt]})
         digest = prompt_hash(benchmark=self.name, code=code, n_shot=n_shot, chat=chat,
                              source=source, n=len(items), template=TEMPLATE,
-                             max_new_tokens=int(options.get("max_new_tokens", 256)))
+                             max_new_tokens=int(options.get("max_new_tokens", 256)),
+                             **sample_key(limit, seed, False, len(scored)))
         return PreparedTask(self.name, language.id, n_shot, digest, source, items)
 
     def evaluate(

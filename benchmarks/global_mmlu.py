@@ -22,11 +22,13 @@ from kakugo_core.toolkit.benchmarks import (
     PreparedTask,
     apply_limit,
     common_options,
+    limit_seed,
     prompt_hash,
 )
 from kakugo_core.toolkit.data import hub_revision, load_split
 from kakugo_core.toolkit.fewshot import fewshot_for
 from kakugo_core.toolkit.metrics import accuracy_scores
+from kakugo_core.toolkit.sampling import sample_key
 
 COLUMNS = ("sample_id", "subject", "subject_category", "question", "option_a", "option_b",
            "option_c", "option_d", "answer")
@@ -70,7 +72,8 @@ class GlobalMMLUBenchmark(MultipleChoiceBenchmark):
         for row in dev.rows:
             by_subject.setdefault(str(row["subject"]), []).append(row)
         items = []
-        for row in apply_limit(test.rows, limit):
+        seed = limit_seed(options)
+        for row in apply_limit(test.rows, limit, seed, label=lambda r: gold_index(r, code)):
             subject = str(row["subject"])
             same = fewshot_for(by_subject.get(subject, []), n_shot, {str(row["sample_id"])},
                                key=lambda r: str(r["sample_id"]), seed=f"gmmlu:{code}:{subject}")
@@ -86,7 +89,8 @@ class GlobalMMLUBenchmark(MultipleChoiceBenchmark):
                                 gold_index(row, code), extra))
         digest = prompt_hash(benchmark=self.name, code=code, n_shot=n_shot, chat=chat,
                              source=[test.source, dev.source], n=len(items),
-                             template=[HEADER, TEMPLATE])
+                             template=[HEADER, TEMPLATE],
+                             **sample_key(limit, seed, True, len(test.rows)))
         return PreparedTask(self.name, language.id, n_shot, digest, test.source, items)
 
     def metrics(self, task: PreparedTask, predictions: list[dict[str, Any]]) -> list[Score]:

@@ -19,11 +19,13 @@ from kakugo_core.toolkit.benchmarks import (
     PreparedTask,
     apply_limit,
     common_options,
+    limit_seed,
     prompt_hash,
 )
 from kakugo_core.toolkit.data import BUNDLED_SIB200, hub_revision, load_split
 from kakugo_core.toolkit.fewshot import fewshot_for
 from kakugo_core.toolkit.metrics import accuracy_scores, bootstrap_stderr, macro_f1
+from kakugo_core.toolkit.sampling import sample_key
 
 HUB_ID = "Davlan/sib200"
 LABELS = ("science/technology", "travel", "politics", "sports", "health", "entertainment",
@@ -50,7 +52,8 @@ class Sib200Benchmark(MultipleChoiceBenchmark):
                                       revision=revision, bundled=BUNDLED_SIB200)
         test = load_split(self.name, code, "test", COLUMNS, hub_split="test", **kwargs)
         train = load_split(self.name, code, "train", COLUMNS, hub_split="train", **kwargs)
-        rows = apply_limit(test.rows, limit)
+        seed = limit_seed(options)
+        rows = apply_limit(test.rows, limit, seed, label=lambda r: r["category"])
         items = []
         for row in rows:
             shots = fewshot_for(train.rows, n_shot, {str(row["index_id"])},
@@ -66,7 +69,8 @@ class Sib200Benchmark(MultipleChoiceBenchmark):
                                 gold))
         digest = prompt_hash(benchmark=self.name, code=code, n_shot=n_shot, chat=chat,
                              source=[test.source, train.source], n=len(items),
-                             template=[HEADER, TEMPLATE])
+                             template=[HEADER, TEMPLATE],
+                             **sample_key(limit, seed, True, len(test.rows)))
         return PreparedTask(self.name, language.id, n_shot, digest, test.source, items,
                             list(LABELS))
 

@@ -14,8 +14,10 @@ Generated rows' assistant turn is ``"<think>\\n{reasoning}\\n</think>\\n\\n{answ
 ``[dataset].think_system_prompt``; a generated row whose teacher kept no reasoning, and every
 translated row, is a plain answer under ``[dataset].concise_system_prompt`` (an empty think
 block would teach the student to skip thinking under the think prompt). Rows are
-de-duplicated on their user turns (case and whitespace folded), shuffled with ``[run].seed``
-and split by ``[dataset].validation_fraction``.
+put in the order of their generation ``id`` (the files hold them in the order the teacher's
+concurrent replies arrived, which changes from run to run), de-duplicated on their user turns
+(case and whitespace folded; the first by id is kept), shuffled with ``[run].seed`` and split
+by ``[dataset].validation_fraction``: the same rows give the same dataset whatever the order.
 ``out_dir/README.md`` is a dataset card (YAML metadata via ``huggingface_hub.DatasetCardData``).
 The folder is written beside ``out_dir`` and renamed into place, so a failed build leaves any
 earlier dataset untouched.
@@ -122,11 +124,18 @@ def _dedupe_key(record: dict[str, Any]) -> str:
     return "\x1e".join(" ".join(u.casefold().split()) for u in users)
 
 
+def _by_id(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows in the order of their ``id`` (the whole row breaks ties), not of their arrival."""
+    return sorted(rows, key=lambda r: (str(r.get("id", "")),
+                                       json.dumps(r, sort_keys=True, ensure_ascii=False)))
+
+
 def collect_records(
     work_dir: Path, config: Config
 ) -> tuple[list[dict[str, Any]], Counter[str]]:
     """Contract records from ``responses.jsonl`` and ``translations.jsonl``, checked and
-    de-duplicated, in file order; plus the count of dropped rows per ``dataset:<reason>``."""
+    de-duplicated, in ``id`` order (not file order, which follows the arrival of concurrent
+    teacher replies); plus the count of dropped rows per ``dataset:<reason>``."""
     from kakugo_core.generation import read_rows
 
     settings = config["dataset"]
@@ -134,10 +143,10 @@ def collect_records(
     records = [
         _record_from_response(row, settings["think_system_prompt"],
                               settings["concise_system_prompt"])
-        for row in read_rows(work_dir, "responses")
+        for row in _by_id(read_rows(work_dir, "responses"))
     ] + [
         _record_from_translation(row, settings["concise_system_prompt"])
-        for row in read_rows(work_dir, "translations")
+        for row in _by_id(read_rows(work_dir, "translations"))
     ]
     kept: list[dict[str, Any]] = []
     seen: set[str] = set()

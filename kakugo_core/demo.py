@@ -276,6 +276,9 @@ def build_demo_base(folder: Path, corpus: DemoCorpus) -> Path:
 def demo_overrides(texts: Path, instructions: Path, base_url: str, base_model: Path) -> list[str]:
     """``--set`` style overrides that scale the paper's recipe down to minutes on a CPU."""
     return [
+        # one CPU thread: the same floating-point sums on a quiet or a loaded machine and on any
+        # core count, and no OpenMP threads waiting on each other for a busy core
+        "run.torch_threads=1",
         "teacher.plugin='openai'",
         f"teacher.model='{DEMO_TEACHER_MODEL}'",
         f"teacher.base_url='{base_url}'",

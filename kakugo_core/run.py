@@ -64,9 +64,31 @@ def _public_teacher(config: Config) -> dict[str, Any]:
             if k not in ("base_url", "concurrency", "timeout_s", "max_retries", "cache_dir")}
 
 
+def set_torch_threads(value: Any) -> int:
+    """Apply ``run.torch_threads`` (0: leave torch's default, torch is not even imported).
+
+    CPU sums are split across threads, so the count shapes the floating-point result; and on a
+    machine busy with other work, one OpenMP thread per core waits at every barrier for a core
+    to come free (a 2-thread training step was 2.6x slower than a 1-thread one on a loaded
+    2-core machine)."""
+    try:
+        threads = int(value)
+    except (TypeError, ValueError):
+        raise KakugoError(f"run.torch_threads must be a whole number, got {value!r}") from None
+    if threads < 0:
+        raise KakugoError(f"run.torch_threads must be 0 (torch's default) or more, got {threads}")
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    return threads
+
+
 def run_language(language: str | Language, config: Config, options: RunOptions) -> dict[str, Any]:
     """Run (or resume) every selected stage for one language; return the run's summary."""
     from kakugo_core.store import ResultsStore
+
+    set_torch_threads(config["run"].get("torch_threads", 0))
 
     lang = resolve(language)
     folder = RunFolder(options.run_dir)
@@ -137,6 +159,7 @@ def run_language(language: str | Language, config: Config, options: RunOptions) 
         from kakugo_core.plugin_settings import tables
         from kakugo_core.scoring import run_bench
         from kakugo_core.teacher_cache import paid_usage
+        from kakugo_core.toolkit.sampling import parse_limit, parse_seed
 
         names = [b for b in config["bench"]["benchmarks"] if _covers(b, lang)]
         skipped = sorted(set(config["bench"]["benchmarks"]) - set(names))
@@ -152,13 +175,14 @@ def run_language(language: str | Language, config: Config, options: RunOptions) 
             results = run_bench(
                 [base_model, str(model_dir)], names, [lang], store=store,
                 backend=cfg["backend"], n_shot=int(cfg["n_shot"]),
-                limit=int(cfg["limit"]) or None, data_dir=cfg["data_dir"] or None,
+                limit=parse_limit(cfg["limit"]), data_dir=cfg["data_dir"] or None,
                 backend_options=backend_options,
                 predictions_dir=stage_dir / "predictions", progress=options.progress,
                 chat_template=bool(cfg["chat_template"]),
                 benchmark_options={"revisions": cfg["revisions"],
                                    "max_new_tokens": cfg["max_new_tokens"],
-                                   "plugin_settings": tables(config, "benchmarks")},
+                                   "plugin_settings": tables(config, "benchmarks"),
+                                   "limit_seed": parse_seed(cfg["limit_seed"])},
                 n_shot_by_benchmark=cfg["n_shot_by_benchmark"],
             )
             per_model = len(results) // 2  # the base's cells, then the student's

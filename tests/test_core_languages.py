@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -81,12 +82,55 @@ def test_common_queries() -> None:
 def test_registry_is_complete_and_consistent() -> None:
     langs = list(registry())
     flores_ids = [lang.id for lang in langs if lang.benchmarks["flores"]]
-    assert len(flores_ids) == 204
+    assert len(flores_ids) == 206  # FLORES-200's 204, and nqo_Nkoo and gom_Deva from FLORES+
+    assert len({lang.benchmarks["sib200"] for lang in langs} - {None}) == 205
     assert len({lang.id for lang in langs}) == len(langs)
     mmlu = {lang.benchmarks["global_mmlu"] for lang in langs} - {None}
     assert len(mmlu) == 42
     belebele = {lang.benchmarks["belebele"] for lang in langs} - {None}
     assert len(belebele) == 122
+
+
+LISTS = Path(__file__).parent / "fixtures" / "benchmark_languages"
+
+
+def _configs(name: str) -> list[str]:
+    """The language configs of a benchmark as its source publishes them (see each file's note)."""
+    lines = (LISTS / f"{name}.txt").read_text("utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+@pytest.mark.parametrize(("benchmark", "count"),
+                         [("sib200", 205), ("belebele", 122), ("global_mmlu", 42)])
+def test_every_config_of_a_benchmark_resolves_with_its_coverage(benchmark: str,
+                                                                 count: int) -> None:
+    configs = _configs(benchmark)
+    assert len(set(configs)) == count
+    for config in configs:
+        lang = resolve(config)
+        assert lang.benchmarks[benchmark] == config, (config, lang.id)
+    covered = {lang.benchmarks[benchmark] for lang in registry()} - {None}
+    assert covered == set(configs)
+
+
+def test_sib200_nko_resolves_by_name_code_and_id() -> None:
+    for query in ("nqo_Nkoo", "nqo", "N'Ko", "NQO_NKOO", "nqo-Nkoo"):
+        lang = resolve(query)
+        assert lang.id == "nqo_Nkoo"
+    assert lang.benchmarks == {"sib200": "nqo_Nkoo", "belebele": None, "global_mmlu": None,
+                               "flores": "nqo_Nkoo"}
+
+
+def test_every_flores_plus_id_resolves() -> None:
+    """FLORES+ relabelled some FLORES-200 ids and added languages: every id of its list finds
+    a language; the FLORES-200 id of a relabelled one stays the registry's id."""
+    configs = _configs("flores_plus")
+    assert len(configs) == 215
+    for config in configs:
+        resolve(config)
+    assert resolve("ekk_Latn").id == "est_Latn" and resolve("cmn_Hans").id == "zho_Hans"
+    assert resolve("apc_Arab_sout3123").id == "ajp_Arab"
+    assert resolve("mhr_Cyrl").benchmarks["flores"] is None  # dev split only
 
 
 @pytest.mark.parametrize("query", ["Klingon", "xx", "", "jav_Xxxx", "Javanes"])

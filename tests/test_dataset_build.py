@@ -89,6 +89,27 @@ def test_the_split_is_seeded(reference: dict, tmp_path: Path) -> None:
     assert validation(1, "a") != validation(2, "c")
 
 
+def test_the_dataset_does_not_depend_on_the_order_replies_arrived(
+    reference: dict, tmp_path: Path
+) -> None:
+    """Concurrent teacher replies land in the files in a different order on every run (a loaded
+    machine reorders them most); the dataset must be the same rows in the same order."""
+    from datasets import load_from_disk
+
+    work = tmp_path / "work"
+    shutil.copytree(reference["base"] / "work", work)
+    for name in ("responses.jsonl", "translations.jsonl"):
+        lines = (work / name).read_text().splitlines()
+        assert len(lines) > 2
+        (work / name).write_text("\n".join(lines[1::2] + lines[0::2][::-1]) + "\n")
+    config = load_config(None, ["dataset.validation_fraction=0.2"])
+    build_dataset(reference["base"] / "work", tmp_path / "a", config, "Javanese")
+    build_dataset(work, tmp_path / "b", config, "Javanese")
+    first, second = load_from_disk(str(tmp_path / "a")), load_from_disk(str(tmp_path / "b"))
+    for split in ("train", "validation"):
+        assert first[split].to_list() == second[split].to_list()
+
+
 def test_duplicates_are_dropped_and_counted(reference: dict, tmp_path: Path) -> None:
     work = tmp_path / "work"
     shutil.copytree(reference["base"] / "work", work)

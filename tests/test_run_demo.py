@@ -1,6 +1,13 @@
-"""`kakugo run --demo` end to end, exactly as the README runs it: killed during training,
-resumed, nothing finished redone, the card's eval results equal the results store, and the
-student beats its base on every demo benchmark (the README's claim)."""
+"""`kakugo run --demo` end to end.
+
+Two tests. The resume test runs a smaller demo (2 epochs instead of 16, a 30-item sample of
+each benchmark): killed during training, resumed, nothing finished redone, the card's eval
+results equal the results store, the bench stage re-run over stored scores. The claim test runs
+the demo exactly as the README does and checks its claim: the student beats its base on every
+demo benchmark, on all 204 held-out items.
+
+Timeouts are for hangs: each wait is 10x the step's time on two quiet cores, and every test's
+pytest timeout is above the sum of its waits."""
 
 from __future__ import annotations
 
@@ -13,6 +20,10 @@ import time
 from pathlib import Path
 
 import pytest
+
+#: the smaller demo of the resume test: same stages and code paths, an eighth of the training
+#: (126 optimizer steps, a checkpoint every 10) and a 30-item sample of each benchmark
+SMALL = ("--set", "train.epochs=2.0", "--set", "bench.limit=30")
 
 
 def _kakugo(run_dir: Path, *extra: str) -> subprocess.Popen[str]:
@@ -28,7 +39,7 @@ def _manifest(run_dir: Path, stage: str) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def _wait_for_training(proc: subprocess.Popen[str], run_dir: Path, timeout: float = 600) -> None:
+def _wait_for_training(proc: subprocess.Popen[str], run_dir: Path, timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         checkpoints = (run_dir / "train").glob(".model.new.partial/sft/checkpoint-*/"
@@ -42,13 +53,14 @@ def _wait_for_training(proc: subprocess.Popen[str], run_dir: Path, timeout: floa
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # the waits: 300 + 450 + 200 s, each 10x its quiet time
 def test_demo_killed_in_training_resumes_without_redoing_finished_work(tmp_path: Path) -> None:
     from huggingface_hub import ModelCard
 
     from kakugo_core.store import ResultsStore
 
     run_dir = tmp_path / "demo"
-    first = _kakugo(run_dir)
+    first = _kakugo(run_dir, *SMALL)
     _wait_for_training(first, run_dir)
     os.killpg(first.pid, signal.SIGKILL)
     first.wait()
@@ -58,8 +70,8 @@ def test_demo_killed_in_training_resumes_without_redoing_finished_work(tmp_path:
     cache = run_dir / "generate" / "cache"
     cache_size = sum(p.stat().st_size for p in cache.rglob("*") if p.is_file())
 
-    second = _kakugo(run_dir)
-    out, err = second.communicate(timeout=1500)
+    second = _kakugo(run_dir, *SMALL)
+    out, err = second.communicate(timeout=450)
     assert second.returncode == 0, err[-3000:]
     assert "generate: up to date, skipped" in err and "dataset: up to date, skipped" in err
     for stage, manifest in before.items():
@@ -98,20 +110,9 @@ def test_demo_killed_in_training_resumes_without_redoing_finished_work(tmp_path:
     assert any(r.dataset_type == "judge" and "local files" in r.dataset_name
                for r in card.data.eval_results)
 
-    # the student beats its base on every demo benchmark, on the held-out test items
-    with ResultsStore(run_dir / "results.sqlite") as store:
-        base_rows = store.rows(models=[str(run_dir / "demo-inputs" / "base-model")])
-    base = {(r.benchmark, r.metric): r.value for r in base_rows}
-    primary = [("sib200", "acc"), ("sib200", "macro_f1"), ("flores", "chrf_xx_en"),
-               ("flores", "chrf_en_xx")]
-    gains = {key: stored[("jav_Latn", key[1], 0 if key[0] == "sib200" else 3)] - base[key]
-             for key in primary}
-    assert all(gain > 0 for gain in gains.values()), gains
-    assert all(r.n == 204 for r in scored)  # every held-out test item, no limit
-    # and the (reference-guided) corpus judge prefers the student on held-out prompts
+    assert all(r.n == 30 for r in scored)  # the seeded sample of bench.limit
     judged = {r.metric: r for r in rows if r.benchmark == "judge"}
     assert judged["unparsed"].value == 0 and judged["win_rate"].n > 10
-    assert judged["win_rate"].value > judged["loss_rate"].value
 
     cost = json.loads((run_dir / "cost.json").read_text())
     assert cost["teacher_calls"] > 0 and cost["total_cost_usd"] > 0
@@ -125,8 +126,8 @@ def test_demo_killed_in_training_resumes_without_redoing_finished_work(tmp_path:
     # verdicts cost in the report (read back from its cache), neither dropped nor doubled
     judge_cache = run_dir / "bench" / "judge-cache.jsonl"
     cache_bytes = judge_cache.stat().st_size
-    third = _kakugo(run_dir, "--stages", "bench", "--force", "bench")
-    _, err = third.communicate(timeout=900)
+    third = _kakugo(run_dir, *SMALL, "--stages", "bench", "--force", "bench")
+    _, err = third.communicate(timeout=200)
     assert third.returncode == 0, err[-3000:]
     assert _manifest(run_dir, "bench")["attempts"] == 2
     assert judge_cache.stat().st_size == cache_bytes
@@ -135,3 +136,30 @@ def test_demo_killed_in_training_resumes_without_redoing_finished_work(tmp_path:
     status = subprocess.run([sys.executable, "-m", "kakugo_core", "status", str(run_dir),
                              "--json"], capture_output=True, text=True)
     assert [m["status"] for m in json.loads(status.stdout)] == ["done"] * 5
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(3000)  # the wait below: 10x the demo's ~4.5 minutes on two quiet cores
+def test_the_demo_student_beats_its_base_as_the_readme_says(tmp_path: Path) -> None:
+    """The README's demo claim, run as the README runs it: the student beats its random base
+    on SIB-200 (accuracy and macro-F1) and FLORES (chrF++ both ways) on all 204 held-out test
+    items, and the corpus judge prefers it."""
+    from kakugo_core.store import ResultsStore
+
+    run_dir = tmp_path / "demo"
+    proc = _kakugo(run_dir)
+    _, err = proc.communicate(timeout=2700)
+    assert proc.returncode == 0, err[-3000:]
+    with ResultsStore(run_dir / "results.sqlite") as store:
+        student = store.rows(models=[str(run_dir / "train" / "model")])
+        base_rows = store.rows(models=[str(run_dir / "demo-inputs" / "base-model")])
+    mine = {(r.benchmark, r.metric): r for r in student}
+    base = {(r.benchmark, r.metric): r.value for r in base_rows}
+    primary = [("sib200", "acc"), ("sib200", "macro_f1"), ("flores", "chrf_xx_en"),
+               ("flores", "chrf_en_xx")]
+    gains = {key: mine[key].value - base[key] for key in primary}
+    assert all(gain > 0 for gain in gains.values()), gains
+    assert all(mine[key].n == 204 for key in primary)  # every held-out test item, no limit
+    assert mine[("judge", "win_rate")].value > mine[("judge", "loss_rate")].value
+    summary = json.loads((run_dir / "train" / "model" / "training_summary.json").read_text())
+    assert summary["torch_threads"] == 1  # the demo's fixed thread count (run.torch_threads)

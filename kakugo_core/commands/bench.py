@@ -33,7 +33,12 @@ def _split(values: tuple[str, ...]) -> list[str]:
               help="Few-shot examples per item, for every benchmark (default: "
                    "bench.n_shot, 3, or bench.n_shot_by_benchmark.NAME).")
 @click.option("--limit", type=click.IntRange(min=0), default=None,
-              help="Score only the first N items of each benchmark (0: all).")
+              help="Score a seeded random sample of N items per benchmark and language "
+                   "(0: all), stratified so every label keeps its share (SIB-200 topics, "
+                   "answer letters; FLORES: a plain sample). The sample is part of the prompt "
+                   "hash (default: bench.limit).")
+@click.option("--limit-seed", type=int, default=None,
+              help="Seed of the --limit sample (default: bench.limit_seed, 0).")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
               help="Local benchmark files (DIR/<benchmark>/<code>/<split>.jsonl|tsv|parquet); "
                    "needed offline for anything but the bundled SIB-200/FLORES sample.")
@@ -79,7 +84,7 @@ def _split(values: tuple[str, ...]) -> list[str]:
 def bench(
     models: tuple[str, ...], benchmark_names: tuple[str, ...], tasks_dirs: tuple[str, ...],
     include_paths: tuple[str, ...], language_names: tuple[str, ...], n_shot: int | None,
-    limit: int | None, data_dir: str | None, db: str | None,
+    limit: int | None, limit_seed: int | None, data_dir: str | None, db: str | None,
     backend: str | None, batch_size: int | None, device: str | None, force: bool,
     chat_template: bool | None, predictions_dir: str | None, config_file: str | None,
     overrides: tuple[str, ...], as_json: bool, no_progress: bool, export_dir: str | None,
@@ -94,13 +99,14 @@ def bench(
 
     \b
     Example (offline, tiny model, real SIB-200 items):
-      kakugo tiny-model tiny && kakugo bench -m tiny -b sib200 -l jav_Latn --limit 50
+      kakugo tiny-model tiny && kakugo bench -m tiny -b sib200 -l jav_Latn --limit 70
     """
     from kakugo_core.config import load_config, section
     from kakugo_core.plugin_settings import settings_for, tables
     from kakugo_core.scoring import lm_eval_schema, run_bench
     from kakugo_core.store import ResultsStore
     from kakugo_core.task_files import default_shots, resolve_benchmarks
+    from kakugo_core.toolkit.sampling import parse_limit, parse_seed
 
     if shard:
         from kakugo_core.distributed import run_shard
@@ -125,9 +131,11 @@ def bench(
         backend_options["device"] = device
     backend_options.update(settings_for(config, "backends", backend_name))
     n = cfg["n_shot"] if n_shot is None else n_shot
+    limit = parse_limit(cfg["limit"]) if limit is None else (limit or None)
+    seed = parse_seed(cfg["limit_seed"] if limit_seed is None else limit_seed)
     if export_dir:
         _export(export_dir, names, languages, {
-            "n_shot": n, "limit": (cfg["limit"] if limit is None else limit) or None,
+            "n_shot": n, "limit": limit, "limit_seed": seed,
             "data_dir": data_dir or cfg["data_dir"] or None,
             "chat_template": False, "revisions": cfg["revisions"],
             "max_new_tokens": cfg["max_new_tokens"]})
@@ -163,7 +171,7 @@ def bench(
     try:
         results = run_bench(
             list(models), names, languages, store=store, backend=backend_name, n_shot=n,
-            limit=(cfg["limit"] if limit is None else limit) or None,
+            limit=limit,
             data_dir=data_dir or cfg["data_dir"] or None, force=force,
             backend_options=backend_options,
             predictions_dir=predictions_dir or cfg["predictions_dir"] or None,
@@ -171,7 +179,8 @@ def bench(
             chat_template=cfg["chat_template"] if chat_template is None else chat_template,
             benchmark_options={"revisions": cfg["revisions"],
                                "max_new_tokens": cfg["max_new_tokens"],
-                               "plugin_settings": tables(config, "benchmarks")},
+                               "plugin_settings": tables(config, "benchmarks"),
+                               "limit_seed": seed},
             n_shot_by_benchmark=(default_shots(names, cfg["n_shot_by_benchmark"])
                                  if n_shot is None else None),
         )

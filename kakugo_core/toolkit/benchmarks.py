@@ -86,8 +86,20 @@ def score_multiple_choice(
     return predictions
 
 
-def apply_limit(items: list[Any], limit: int | None) -> list[Any]:
-    return items[:limit] if limit and limit > 0 else items
+def apply_limit(items: list[Any], limit: int | None, seed: int | str = 0,
+                label: Callable[[Any], Any] | None = None) -> list[Any]:
+    """``limit`` items drawn with ``seed``, stratified by ``label`` when the benchmark has
+    labels (see :mod:`kakugo_core.toolkit.sampling`); all items without a limit."""
+    from kakugo_core.toolkit.sampling import sample_items
+
+    return sample_items(items, limit, seed, label)
+
+
+def limit_seed(options: Mapping[str, Any]) -> int:
+    """``options["limit_seed"]`` (``bench.limit_seed``, 0 by default)."""
+    from kakugo_core.toolkit.sampling import parse_seed
+
+    return parse_seed(options.get("limit_seed", 0))
 
 
 class MultipleChoiceBenchmark(Benchmark):
@@ -161,6 +173,8 @@ def common_options(options: Mapping[str, Any]) -> tuple[int, int | None, str | N
     n_shot = int(options.get("n_shot", 3))
     if n_shot < 0:
         raise KakugoError(f"n_shot must be 0 or more, got {n_shot}")
-    limit = options.get("limit") or None
+    from kakugo_core.toolkit.sampling import parse_limit
+
+    limit = parse_limit(options.get("limit"), "limit")
     data_dir = options.get("data_dir") or None
-    return n_shot, (int(limit) if limit else None), data_dir, bool(options.get("chat_template"))
+    return n_shot, limit, data_dir, bool(options.get("chat_template"))

@@ -29,6 +29,7 @@ from kakugo_core.toolkit.benchmarks import (
     PreparedTask,
     apply_limit,
     common_options,
+    limit_seed,
     prompt_hash,
 )
 from kakugo_core.toolkit.data import (
@@ -42,6 +43,7 @@ from kakugo_core.toolkit.data import (
 )
 from kakugo_core.toolkit.fewshot import fewshot_for
 from kakugo_core.toolkit.metrics import accuracy_scores, bootstrap_stderr, macro_f1, mean_stderr
+from kakugo_core.toolkit.sampling import sample_key
 
 TYPES = ("multiple_choice", "generation")
 METRICS = {"multiple_choice": ("acc", "macro_f1"), "generation": ("chrf", "bleu", "exact_match")}
@@ -338,9 +340,11 @@ class DeclarativeBenchmark(MultipleChoiceBenchmark):
                                                                     fewshot_name, options)
         pool_values = [self._values(r, code, language) for r in pool.rows] if n_shot else []
         key = (lambda v: str(v[spec.id])) if spec.id else (lambda v: repr(sorted(v.items())))
+        seed, stratified = limit_seed(options), spec.type != "generation"
+        label = (lambda r: str(r.get(spec.gold))) if stratified else None
         items: list[Any] = []
         try:
-            for number, row in enumerate(apply_limit(test.rows, limit)):
+            for number, row in enumerate(apply_limit(test.rows, limit, seed, label=label)):
                 values = self._values(row, code, language)
                 item_id = str(values[spec.id]) if spec.id else str(number)
                 shots = fewshot_for(pool_values, n_shot, {key(values)}, key=key,
@@ -363,7 +367,8 @@ class DeclarativeBenchmark(MultipleChoiceBenchmark):
         sources = [test.source] + ([pool.source] if pool is not test else [])
         digest = prompt_hash(benchmark=spec.name, spec=spec.digest, code=code, n_shot=n_shot,
                              chat=chat, source=sources, n=len(items),
-                             max_new_tokens=self._max_new(options))
+                             max_new_tokens=self._max_new(options),
+                             **sample_key(limit, seed, stratified, len(test.rows)))
         labels = list(spec.choices) if isinstance(spec.choices, list) else []
         return PreparedTask(spec.name, language.id, n_shot, digest, "|".join(sources), items,
                             labels)

@@ -317,6 +317,7 @@ def run_training(base_model: str, dataset_dir: Path, out_dir: Path,
     tokenizer = load_tokenizer(base_model)
     model = load_model(base_model, opts)
 
+    import torch
     from transformers import set_seed
 
     set_seed(opts.seed)
@@ -325,6 +326,8 @@ def run_training(base_model: str, dataset_dir: Path, out_dir: Path,
         "device": "cuda" if _on_gpu() else "cpu", "dtype": str(_dtype(opts)).replace("torch.", ""),
         "compute_dtype": str(_compute_dtype(opts)).replace("torch.", ""),
         "attn_implementation": _attn_implementation(opts),
+        # CPU threads shape floating-point sums: recorded so that two runs can be compared
+        "torch_threads": torch.get_num_threads(),
     }
     stages: list[dict[str, Any]] = []
 
