@@ -60,10 +60,14 @@ def check_model_source(name: str, what: str = "model", tokenizer: bool = True,
         if looks_like_path(name):
             raise KakugoError(f"{what} folder {name} does not exist")
         return
+    if path.is_file() and path.suffix == ".gguf":
+        return  # a GGUF file: transformers' GGUF loader reads it (and says what is wrong)
     if not path.is_dir():
         raise KakugoError(f"{what} {name} is a file; give a model folder or a Hub id")
     if not contents:
         return
+    if not (path / "config.json").is_file() and any(path.glob("*.gguf")):
+        return  # a folder holding a GGUF file
     if not (path / "config.json").is_file():
         raise KakugoError(f"{what} folder {name} has no config.json: not a model folder")
     weights = sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin"))
