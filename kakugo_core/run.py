@@ -291,6 +291,11 @@ def relative_to_run(value: Any, run_dir: Path) -> Any:
     return value
 
 
+def in_run(value: str, run_dir: Path) -> str:
+    """A path written by :func:`relative_to_run` (``{run}/...``) as a path in ``run_dir``."""
+    return str(run_dir) + value[len("{run}"):] if value.startswith("{run}") else value
+
+
 def swap_in_progress(out: Path) -> Path:
     """The folder a new model for ``out`` is trained into (``<out>.new``, emptied of an
     interrupted attempt's half output; its checkpoints live beside it and are kept). A model

@@ -145,8 +145,10 @@ def _leaderboard(run_dir: Path) -> str:
 
     manifest = json.loads((run_dir / "train" / "manifest.json").read_text("utf-8")) \
         if (run_dir / "train" / "manifest.json").exists() else {}
+    from kakugo_core.run import in_run
+
     base = manifest.get("config", {}).get("train", {}).get("base_model")
-    return render_store(db, fmt="table", baseline=base)
+    return render_store(db, fmt="table", baseline=in_run(base, run_dir) if base else None)
 
 
 @click.command("status")
