@@ -586,3 +586,28 @@ class _Handler(BaseHTTPRequestHandler):
             raise HubError(400, "uploaded content does not match its sha256")
         self.server_ref.state.lfs_objects[oid] = body
         self._send(200, {})
+
+
+def point_client_at(server: HubServer, token: str, tmp_path: Any, monkeypatch: Any) -> None:
+    """Point the real huggingface_hub client at ``server``, logged in with ``token``, with an
+    empty HF home and cache under ``tmp_path`` (for a pytest fixture's ``monkeypatch``)."""
+    import huggingface_hub._commit_api as commit_api
+    from huggingface_hub import constants
+
+    home = tmp_path / "hf-home"
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setenv("HF_ENDPOINT", server.url)
+    monkeypatch.setenv("HF_HOME", str(home))
+    monkeypatch.setenv("HF_TOKEN", token)
+    monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
+    monkeypatch.delenv("HF_OIDC_RESOURCE", raising=False)
+    # huggingface_hub reads these once, at import: point them at the server and tmp_path
+    monkeypatch.setattr(constants, "ENDPOINT", server.url)
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE",
+                        server.url + "/{repo_id}/resolve/{revision}/{filename}")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(home / "token"))
+    monkeypatch.setattr(constants, "HF_STORED_TOKENS_PATH", str(home / "stored_tokens"))
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+    # our server speaks Git LFS, not the Xet storage protocol: use the client's LFS path
+    monkeypatch.setattr(commit_api, "is_xet_available", lambda: False)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from hub_server import HubServer
+from hub_server import HubServer, point_client_at
 from test_leaderboard_site import fill_store
 
 from kakugo_core.cli import cli
@@ -24,25 +24,8 @@ USER = "alice"
 @pytest.fixture
 def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[HubServer]:
     """Our Hub on 127.0.0.1, with HF_ENDPOINT, HF_TOKEN and an empty HF home pointing at it."""
-    from huggingface_hub import constants
-
     with HubServer(tokens={TOKEN: USER}) as server:
-        home = tmp_path / "hf-home"
-        monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-        monkeypatch.setenv("HF_ENDPOINT", server.url)
-        monkeypatch.setenv("HF_HOME", str(home))
-        monkeypatch.setenv("HF_TOKEN", TOKEN)
-        monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
-        monkeypatch.setattr(constants, "ENDPOINT", server.url)
-        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE",
-                            server.url + "/{repo_id}/resolve/{revision}/{filename}")
-        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-        monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(home / "token"))
-        monkeypatch.setattr(constants, "HF_STORED_TOKENS_PATH", str(home / "stored_tokens"))
-        monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
-        import huggingface_hub._commit_api as commit_api
-
-        monkeypatch.setattr(commit_api, "is_xet_available", lambda: False)
+        point_client_at(server, TOKEN, tmp_path, monkeypatch)
         yield server
 
 
