@@ -66,7 +66,9 @@ class Rule:
     def problem(self, value: Any) -> str:
         """Why ``value`` breaks the rule, or "" when it does not."""
         if self.choices:
-            return "" if value in self.choices else f"must be one of {', '.join(self.choices)}"
+            values = value if isinstance(value, list) else [value]
+            bad = [v for v in values if v not in self.choices]
+            return "" if not bad else f"must be one of {', '.join(self.choices)}"
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             return ""
         if value != value:  # NaN
@@ -122,6 +124,7 @@ RULES: dict[str, Rule] = {
     "generate.translate.max_token_ratio": POSITIVE,
     "dataset.validation_fraction": Rule(low=0, high=1, open_high=True),
     "train.method": Rule(choices=("full", "lora")),
+    "release.gguf": Rule(choices=("F32", "F16", "Q8_0")),
     "train.epochs": POSITIVE,
     "train.learning_rate": POSITIVE,
     "train.warmup_ratio": FRACTION,

@@ -185,12 +185,15 @@ def prepare_release(
     others: list[str] | None = None,
     config: Config | None = None,
     link_model_files: bool = False,
+    gguf_types: list[str] | None = None,
 ) -> Path:
     """Assemble the model's release folder at ``out_dir`` (replaced as a whole) and return it:
     the model's files (weights, config, tokenizer, chat template, training summary), ``README.md``
     (the model card), ``results/comparison.{md,csv,json}``, ``results/base_vs_student.png`` and
-    ``.eval_results/<benchmark>.yaml``. With ``dataset_dir``, the dataset's release folder is
-    assembled too, at ``<out_dir>-data`` (see :func:`prepare_dataset_release`).
+    ``.eval_results/<benchmark>.yaml``, and a GGUF export per type in ``gguf_types`` (default:
+    ``release.gguf``; F16 and Q8_0) named ``<repo name>-<TYPE>.gguf``. With ``dataset_dir``,
+    the dataset's release folder is assembled too, at ``<out_dir>-data`` (see
+    :func:`prepare_dataset_release`).
 
     Model files are copied, so retraining in place cannot alter a release;
     ``link_model_files=True`` hard-links them instead (for a folder that is uploaded and then
@@ -219,6 +222,7 @@ def prepare_release(
     cfg = config or load_config()
     model_dir, out_dir = Path(model_dir), Path(out_dir)
     check_model_dir(model_dir)
+    gguf_types = _gguf_types(model_dir, cfg if gguf_types is None else None, gguf_types)
     lang = resolve(language)
     check_repo_id(repo_id)
     if dataset_dir is not None:
@@ -243,6 +247,7 @@ def prepare_release(
                 link_or_copy(path, folder / path.name)
             else:
                 shutil.copy2(path, folder / path.name)
+        ggufs = _write_ggufs(model_dir, folder, repo_id, gguf_types)
         tables = render_markdown(comparison, labels)
         write_text_atomic(folder / TABLES[0], tables)
         write_text_atomic(folder / TABLES[1], render_csv(comparison, labels))
@@ -263,6 +268,7 @@ def prepare_release(
             teacher=teacher_model(Path(dataset_dir) if dataset_dir is not None else None,
                                   model_dir),
             configured_benchmarks=list(cfg["bench"]["benchmarks"]),
+            gguf_files=ggufs,
         )
         write_text_atomic(folder / CARD, str(card))
 
@@ -272,6 +278,41 @@ def prepare_release(
                                 repo_id=dataset_repo_id, language=lang, model_repo_id=repo_id,
                                 config=cfg)
     return out_dir
+
+
+def _gguf_types(model_dir: Path, cfg: Config | None, asked: list[str] | None) -> list[str]:
+    """The GGUF types to export: checked before anything is written. An architecture the
+    exporter does not know is a warning with the configured default and an error when asked."""
+    from kakugo_core.toolkit.gguf_export import check_exportable
+
+    types = list(asked if asked is not None else (cfg or {}).get("release", {}).get("gguf", []))
+    if not types:
+        return []
+    try:
+        check_exportable(model_dir, types)
+    except KakugoError as exc:
+        if asked is not None or "unknown GGUF type" in str(exc):
+            raise
+        log.warning("no GGUF files in this release: %s", exc)
+        return []
+    return types
+
+
+def _write_ggufs(model_dir: Path, folder: Path, repo_id: str,
+                 types: list[str]) -> list[dict[str, str]]:
+    """Export each type into the release folder; the card's rows, largest first."""
+    from kakugo_core.toolkit.gguf_export import export_gguf, gguf_file_name
+    from kakugo_core.toolkit.release_files import human_size
+
+    rows = []
+    stem = repo_id.split("/")[-1]
+    for gguf_type in types:
+        log.info("writing the %s GGUF export", gguf_type)
+        path = export_gguf(model_dir, folder / gguf_file_name(stem, gguf_type), gguf_type,
+                           name=repo_id)
+        rows.append({"name": path.name, "type": gguf_type, "size": path.stat().st_size})
+    rows.sort(key=lambda row: -int(row["size"]))
+    return [{**row, "size": human_size(int(row["size"]))} for row in rows]
 
 
 def prepare_dataset_release(
@@ -358,6 +399,7 @@ def release(
     config: Config | None = None,
     echo: Echo | None = None,
     target_options: Mapping[str, Any] | None = None,
+    gguf_types: list[str] | None = None,
 ) -> Release:
     """Check the inputs, assemble the release folder(s) and publish them with ``target``.
 
@@ -365,6 +407,7 @@ def release(
     for ``hub`` where to keep a copy of what was uploaded (default: a temporary folder).
     ``dry_run`` assembles the folder and lists what would be uploaded, changing nothing
     remotely. With ``dataset_dir`` the dataset is published first, to ``<repo_id>-data``.
+    ``gguf_types`` (default ``release.gguf``) are the GGUF exports to include.
     """
     from kakugo_core.plugins import create
     from kakugo_core.toolkit.release_files import check_model_dir
@@ -420,7 +463,8 @@ def release(
         prepare_release(model_dir, store=results, base_model=base_model, language=lang,
                         dataset_dir=dataset_dir, out_dir=folder, repo_id=repo_id,
                         model_name=model_name, dataset_repo_id=dataset_repo_id, config=cfg,
-                        link_model_files=not is_folder and dest is None)
+                        link_model_files=not is_folder and dest is None,
+                        gguf_types=gguf_types)
         jobs = [(folder, repo_id, {**options, "repo_type": "model", "out_dir": dest})]
         if dataset_dir is not None and dataset_repo_id:
             data_dest = dataset_out_dir(dest) if dest is not None else None

@@ -35,7 +35,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import yaml
 
 ZERO_SHA = "0" * 40
-GITATTRIBUTES = b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n"
+GITATTRIBUTES = (b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n"
+                 b"*.gguf filter=lfs diff=lfs merge=lfs -text\n")
 
 
 def git_blob_sha1(data: bytes) -> str:
@@ -141,7 +142,7 @@ class HubServer:
     def __init__(
         self,
         tokens: dict[str, str] | None = None,
-        lfs_suffixes: tuple[str, ...] = (".safetensors",),
+        lfs_suffixes: tuple[str, ...] = (".safetensors", ".gguf"),
     ) -> None:
         self.state = HubState(tokens or {})
         self.lfs_suffixes = lfs_suffixes

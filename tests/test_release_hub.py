@@ -83,7 +83,9 @@ def test_publish_download_load_rescore_and_card(
     assert repo.tags == {result.tag: result.revision} and repo.branches["main"] == result.revision
     assert _commits(hub) == 2  # the repository's first commit, then one for the release
     head = repo.commits[result.revision]
-    assert head.lfs == {"model.safetensors"}  # weights went through the Git LFS batch API
+    # weights and the GGUF exports went through the Git LFS batch API
+    name = REPO.split("/")[-1]
+    assert head.lfs == {"model.safetensors", f"{name}-F16.gguf", f"{name}-Q8_0.gguf"}
     assert any(path.endswith("/info/lfs/objects/batch") for _, path in hub.writes())
     assert len([w for w in hub.writes() if w[1].endswith("/commit/main")]) == 1
 

@@ -43,6 +43,10 @@ import click
 @click.option("--overwrite", is_flag=True,
               help="folder target: replace a --out folder that holds something other than an "
                    "earlier Kakugo release.")
+@click.option("--gguf", "gguf", metavar="TYPES",
+              help="GGUF exports to include for llama.cpp/Ollama, comma-separated: F32, F16, "
+                   "Q8_0; 'none' for none (default: release.gguf, F16,Q8_0; a model the "
+                   "exporter cannot convert is then released without them, with a warning).")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="User TOML file.")
 @click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
               help="Override one configuration key; repeatable.")
@@ -62,6 +66,7 @@ def release(
     tag: str | None,
     dry_run: bool,
     overwrite: bool,
+    gguf: str | None,
     config_file: str | None,
     overrides: tuple[str, ...],
 ) -> None:
@@ -107,6 +112,8 @@ def release(
             dry_run=dry_run, private=private, revision=revision, create_pr=create_pr, tag=tag,
             out_dir=out_dir, model_name=model_name, config=config, echo=echo,
             target_options={"overwrite": True} if overwrite else None,
+            gguf_types=None if gguf is None else
+            [t.strip() for t in gguf.split(",") if t.strip() and t.strip().lower() != "none"],
         )
     if dry_run:
         click.echo(f"dry run: nothing was published. {result.repo_id} would get:")

@@ -253,14 +253,16 @@ def build_model_card(
     concise_prompt: str,
     teacher: str = "",
     configured_benchmarks: list[str] | None = None,
+    gguf_files: list[dict[str, str]] | None = None,
 ) -> Any:
     """The model card (a huggingface_hub ``ModelCard``). ``teacher`` is the model that wrote
     the training data (as the dataset recorded it); ``configured_benchmarks`` the ones the
-    configuration runs, to say why a benchmark that covers the language has no results."""
+    configuration runs, to say why a benchmark that covers the language has no results;
+    ``gguf_files`` the release's GGUF exports (``name``, ``type``, ``size``), smallest last."""
     from huggingface_hub import ModelCard, ModelCardData
 
     tags = ["kakugo", "low-resource-languages", "synthetic-data", "distillation",
-            language.id, "text-generation"]
+            language.id, "text-generation"] + (["gguf"] if gguf_files else [])
     card_data = ModelCardData(
         language=[language.iso639_1 or language.iso639_3],
         license=license,
@@ -303,7 +305,18 @@ def build_model_card(
         concise_literal=json.dumps(concise_prompt, ensure_ascii=False),
         not_covered=", ".join(not_covered),
         n_shot_text="/".join(str(s) for s in shots) + "-shot" if shots else "few-shot",
+        gguf_files=gguf_files or [],
+        gguf_note=GGUF_NOTE,
     )
+
+
+#: what the card says about its GGUF files (docs/releases.md has the measured tolerances)
+GGUF_NOTE = (
+    "The tensor layout and tokenizer metadata follow llama.cpp's own converter "
+    "(`convert_hf_to_gguf.py`). Kakugo's test suite exports real models this way, loads the "
+    "files back with transformers' GGUF loader and checks their benchmark predictions against "
+    "the safetensors weights: F16 gives the same predictions; Q8_0 is 8-bit and can change a "
+    "close call. Norms stay in F32.")
 
 
 def _why_not_run(benchmark: str, configured: list[str] | None, provenance: Any) -> str:

@@ -89,6 +89,16 @@ def size_label(parameters: int) -> str:
     return str(parameters)
 
 
+def human_size(size: int) -> str:
+    """A file size as people read it: ``812 B``, ``317.6 KB``, ``542.8 MB`` (powers of 1000)."""
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} TB"  # pragma: no cover  (the loop returns)
+
+
 def iter_files(folder: Path) -> Iterator[Path]:
     """Every file under ``folder``, sorted by relative path (hidden ones included)."""
     yield from sorted((p for p in folder.rglob("*") if p.is_file()),

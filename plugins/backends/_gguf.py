@@ -4,7 +4,11 @@ and a content revision. Reading needs the ``gguf`` package (``pip install "kakug
 from __future__ import annotations
 
 import hashlib
+import shutil
 import struct
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +28,28 @@ def find_gguf(model: str | Path) -> Path | None:
         names = ", ".join(p.name for p in files)
         raise KakugoError(f"{path} holds several GGUF files ({names}): name one of them")
     return files[0] if files else None
+
+
+#: files of a transformers folder that transformers would read instead of the GGUF's own metadata
+_FOLDER_FILES = ("config.json", "tokenizer_config.json", "tokenizer.json",
+                 "special_tokens_map.json", "generation_config.json")
+
+
+@contextmanager
+def alone(path: Path) -> Iterator[Path]:
+    """A folder that holds ``path`` and nothing transformers would read in its place: the
+    file's own folder, or (for a GGUF beside a model's config and tokenizer files, as in a
+    release folder) a temporary one with a link to it."""
+    if not any((path.parent / name).exists() for name in _FOLDER_FILES):
+        yield path.parent
+        return
+    with tempfile.TemporaryDirectory(prefix="kakugo-gguf-") as tmp:
+        link = Path(tmp) / path.name
+        try:
+            link.symlink_to(path.resolve())
+        except OSError:  # no symlinks here (some Windows setups): a copy
+            shutil.copy2(path, link)
+        yield Path(tmp)
 
 
 def _reader(path: Path) -> Any:

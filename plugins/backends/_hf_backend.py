@@ -20,6 +20,7 @@ would change: they are scored the plain way, one pass over context + continuatio
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -119,12 +120,14 @@ class HFBackend(Backend):
         bars_were_on = hf_logging.is_progress_bar_enabled()
         hf_logging.disable_progress_bar()  # our own progress bars are showing
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(model, **load)
-            if gguf_file is not None:
-                load.update(_gguf.load_options())
-            self.model = AutoModelForCausalLM.from_pretrained(
-                model, dtype=pick_dtype(dtype, self.device), **load,
-            ).to(self.device)  # type: ignore[arg-type]
+            with (_gguf.alone(gguf_file) if gguf_file is not None
+                  else contextlib.nullcontext(model)) as source:
+                self.tokenizer = AutoTokenizer.from_pretrained(source, **load)
+                if gguf_file is not None:
+                    load.update(_gguf.load_options())
+                self.model = AutoModelForCausalLM.from_pretrained(
+                    source, dtype=pick_dtype(dtype, self.device), **load,
+                ).to(self.device)  # type: ignore[arg-type]
         except Exception as exc:  # OSError, ValueError, safetensors' and torch's own errors
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise KakugoError(
