@@ -151,20 +151,29 @@ def test_an_architecture_without_a_converter(
 
 
 # -- a real model: Gemma 3 270M -------------------------------------------------------------
-#: measured on Gemma 3 270M, SIB-200 jav_Latn, 40 items 3-shot (see docs/releases.md)
-GEMMA_F16_LOGPROB_TOLERANCE = 0.05
-GEMMA_Q8_0_MIN_AGREEMENT = 0.9
+#: Gemma 3 270M, SIB-200 jav_Latn, 40 items 3-shot, choice log-likelihoods against the
+#: safetensors weights: measured F16 max |Δ| 0.0051 and Q8_0 0.153, every prediction the same
+#: (docs/releases.md); the bounds leave room for other CPUs' sums
+GEMMA_F16_LOGPROB_TOLERANCE = 0.02
+GEMMA_Q8_0_LOGPROB_TOLERANCE = 0.5
+GEMMA_Q8_0_MIN_AGREEMENT = 0.95
 
 
 @pytest.mark.slow
 def test_gemma_exports_score_like_the_safetensors_weights(gemma_model: Path,
                                                            tmp_path: Path) -> None:
     from click.testing import CliRunner
+    from transformers import AutoTokenizer
 
     from kakugo_core.cli import cli
 
     exports = tmp_path / "gguf"
     paths = [export_gguf(gemma_model, exports / f"gemma-{t}.gguf", t) for t in ("F16", "Q8_0")]
+    tok0 = AutoTokenizer.from_pretrained(gemma_model)
+    tok1 = AutoTokenizer.from_pretrained(exports, gguf_file=paths[0].name)
+    texts = _texts(30) + ["  leading spaces,   runs\n\n<start_of_turn>user\nhi", "ꦲꦏ꧀ꦱꦫ 😀"]
+    assert [tok1(t)["input_ids"] for t in texts] == [tok0(t)["input_ids"] for t in texts]
+    assert tok1.chat_template == tok0.chat_template
     preds = {}
     for model in (gemma_model, *paths):
         folder = tmp_path / f"p-{model.name}"
@@ -180,5 +189,8 @@ def test_gemma_exports_score_like_the_safetensors_weights(gemma_model: Path,
     worst = max(abs(x - y) for pa, pb in zip(base, f16, strict=True)
                 for x, y in zip(pa["logprobs"], pb["logprobs"], strict=True))
     assert worst <= GEMMA_F16_LOGPROB_TOLERANCE
+    worst = max(abs(x - y) for pa, pb in zip(base, q8, strict=True)
+                for x, y in zip(pa["logprobs"], pb["logprobs"], strict=True))
+    assert worst <= GEMMA_Q8_0_LOGPROB_TOLERANCE
     agree = sum(a["pred"] == b["pred"] for a, b in zip(base, q8, strict=True)) / len(base)
     assert agree >= GEMMA_Q8_0_MIN_AGREEMENT

@@ -13,7 +13,9 @@ One module per concern:
 - :mod:`kakugo_core.toolkit.release_files`, :mod:`~kakugo_core.toolkit.cards`,
   :mod:`~kakugo_core.toolkit.comparison`, :mod:`~kakugo_core.toolkit.plots` and
   :mod:`~kakugo_core.toolkit.hub`: release targets' helpers (staging folders atomically, model
-  cards, comparison tables, plots, Hub tokens and errors).
+  cards, comparison tables, plots, Hub tokens and errors);
+- :mod:`kakugo_core.toolkit.gguf_export`: a model folder as a GGUF file for llama.cpp and
+  Ollama (``export_gguf``; added in 1.1).
 
 ``TOOLKIT_VERSION`` follows semantic versioning: names are only added in minor versions; a
 removal or an incompatible change bumps the major version. A plugin can require a version with
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 from kakugo_core.errors import KakugoError
 
-TOOLKIT_VERSION = "1.0"
+TOOLKIT_VERSION = "1.1"
 
 
 def require(major: int, minor: int = 0) -> None:
