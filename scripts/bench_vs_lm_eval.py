@@ -84,10 +84,10 @@ def main() -> None:
     from lm_eval.tasks import TaskManager
 
     from benchmarks._samples import belebele_rows
+    from kakugo_core.interfaces import LoglikelihoodRequest
     from kakugo_core.languages import resolve
     from kakugo_core.lm_eval_tasks import export_task
     from kakugo_core.plugins import create
-    from kakugo_core.interfaces import LoglikelihoodRequest
 
     work = Path(tempfile.mkdtemp(prefix="kakugo-bench-vs-lm-eval-"))
     model = Path(args.model) if args.model else build_model(
