@@ -118,3 +118,16 @@ def gemma_model() -> Path:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"real model unavailable in CI: {exc}")
         pytest.skip(f"real model unavailable: {exc}")
+
+
+@pytest.fixture
+def db(tmp_path: Path, tiny_model: Path) -> Path:
+    """A results store in which the tiny model and ``tiny/base`` have SIB-200 jav_Latn scores
+    (what a release needs to build its card)."""
+    from kakugo_core.store import ResultsStore
+
+    path = tmp_path / "results.sqlite"
+    with ResultsStore(path) as store:
+        store.put(str(tiny_model), "", "sib200", "jav_Latn", 3, "p", [("acc", 0.4, 0.03, 204)])
+        store.put("tiny/base", "", "sib200", "jav_Latn", 3, "p", [("acc", 0.3, 0.03, 204)])
+    return path

@@ -8,28 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from kakugo_core.cli import main
-from kakugo_core.store import ResultsStore
+from cli_runner import run_cli as _cli
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def _cli(*args: str) -> int:
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
-
-
-@pytest.fixture
-def db(tmp_path: Path, tiny_model: Path) -> Path:
-    path = tmp_path / "results.sqlite"
-    with ResultsStore(path) as store:
-        store.put(str(tiny_model), "", "sib200", "jav_Latn", 3, "p", [("acc", 0.4, 0.03, 204)])
-        store.put("tiny/base", "", "sib200", "jav_Latn", 3, "p", [("acc", 0.3, 0.03, 204)])
-    return path
 
 
 def test_folder_release_from_the_command_line(

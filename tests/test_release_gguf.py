@@ -9,8 +9,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from cli_runner import run_cli as _cli
 
-from kakugo_core.cli import main
 from kakugo_core.store import ResultsStore
 from kakugo_core.toolkit.gguf_export import export_gguf
 
@@ -19,14 +19,6 @@ SIB200_JAV = REPO / "kakugo_core" / "data" / "sib200" / "jav_Latn" / "test.tsv"
 #: largest |log p| difference per token against the safetensors weights (tiny Llama, measured
 #: 0, 3.2e-4 and 7.2e-3), with room for other BLAS builds
 TINY_TOLERANCE = {"F32": 1e-5, "F16": 3e-3, "Q8_0": 5e-2}
-
-
-def _cli(*args: str) -> int:
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 def _texts(n: int = 6) -> list[str]:
@@ -58,15 +50,6 @@ def test_tiny_llama_round_trips(tiny_model: Path, tmp_path: Path, gguf_type: str
             a = torch.log_softmax(model0(batch).logits, -1)
             b = torch.log_softmax(model1(batch).logits, -1)
         assert (a - b).abs().max().item() <= TINY_TOLERANCE[gguf_type]
-
-
-@pytest.fixture
-def db(tmp_path: Path, tiny_model: Path) -> Path:
-    path = tmp_path / "results.sqlite"
-    with ResultsStore(path) as store:
-        store.put(str(tiny_model), "", "sib200", "jav_Latn", 3, "p", [("acc", 0.4, 0.03, 204)])
-        store.put("tiny/base", "", "sib200", "jav_Latn", 3, "p", [("acc", 0.3, 0.03, 204)])
-    return path
 
 
 def _release(model: Path, db: Path, out: Path, *extra: str) -> int:

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_runner import run_cli as _cli
 from hub_server import HubServer, point_client_at
 
-from kakugo_core.cli import main
 from kakugo_core.errors import KakugoError
 from kakugo_core.release import release
 from kakugo_core.scoring import run_bench
@@ -180,14 +180,6 @@ def test_an_existing_tag_on_another_commit_is_refused_before_committing(
     with pytest.raises(KakugoError, match="tag 'v1' already exists"):
         _release(scored, store_path, tag="v1")
     assert _commits(hub) == commits
-
-
-def _cli(*args: str) -> int:
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 def test_the_token_is_never_printed_or_written(
