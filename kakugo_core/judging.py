@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +42,7 @@ from kakugo_core.interfaces import (
     TeacherReply,
     TeacherRequest,
 )
+from kakugo_core.toolkit.metrics import wilson_interval, wilson_stderr
 
 __all__ = [
     "OUTCOMES",
@@ -65,7 +65,6 @@ __all__ = [
 OUTCOMES = ("win", "tie", "loss")
 #: verdict labels: the answer shown first, the one shown second, or neither
 FIRST, SECOND, TIE = "1", "2", "tie"
-Z95 = 1.959963984540054
 
 _VERDICT_BRACKETS = re.compile(r"\[\[\s*(1|2|tie)\s*\]\]", re.IGNORECASE)
 _VERDICT_LINE = re.compile(
@@ -365,27 +364,6 @@ def judge_pairs(
 
 
 # -- statistics -------------------------------------------------------------------------------
-def wilson_interval(k: int, n: int, z: float = Z95) -> tuple[float, float]:
-    """The Wilson score interval of the proportion ``k / n`` (``(0, 1)`` when ``n == 0``)."""
-    if n <= 0:
-        return 0.0, 1.0
-    p = k / n
-    denominator = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denominator
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    low = 0.0 if k == 0 else max(0.0, centre - half)
-    high = 1.0 if k == n else min(1.0, centre + half)
-    return low, high
-
-
-def wilson_stderr(k: int, n: int, z: float = Z95) -> float | None:
-    """The Wilson interval's half-width over ``z``: the stderr stored with a rate."""
-    if n <= 0:
-        return None
-    low, high = wilson_interval(k, n, z)
-    return (high - low) / (2 * z)
-
-
 def preference_scores(outcomes: Sequence[str | None]) -> list[Score]:
     """``win_rate``, ``tie_rate`` and ``loss_rate`` over the decided outcomes (n = their
     number, stderr from the Wilson interval), plus ``unparsed`` (how many were None)."""

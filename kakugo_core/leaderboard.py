@@ -36,6 +36,7 @@ from typing import Any
 from kakugo_core.errors import KakugoError
 from kakugo_core.files import write_text_atomic
 from kakugo_core.store import ResultRow, ResultsStore
+from kakugo_core.toolkit.metrics import PROPORTION_METRICS, Z95, wilson_interval
 
 FORMATS = ("table", "markdown", "csv", "json", "html")
 
@@ -389,19 +390,9 @@ def _coverage_note(board: Leaderboard, column: Column, languages: tuple[str, ...
     return ""
 
 
-#: metrics that are a share of n items (k/n): shown with a Wilson score interval, which stays
-#: honest at 0 % and 100 % (a 0/40 cell is [0.0–8.8], not "0.0 ± 0.0")
-PROPORTIONS = frozenset({"acc", "acc_norm", "exact_match", "win_rate", "tie_rate", "loss_rate"})
-Z95 = 1.959963984540054
-
-
-def wilson(p: float, n: int, z: float = Z95) -> tuple[float, float]:
-    """The Wilson score interval of a share ``p`` of ``n`` items."""
-    denominator = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denominator
-    half = z * math.sqrt(max(p * (1 - p), 0.0) / n + z * z / (4 * n * n)) / denominator
-    low = 0.0 if p <= 0 else max(0.0, centre - half)
-    return low, 1.0 if p >= 1 else min(1.0, centre + half)
+def wilson(p: float, n: int) -> tuple[float, float]:
+    """The 95 % Wilson score interval of a share ``p`` of ``n`` items."""
+    return wilson_interval(p * n, n)
 
 
 def _proportion_se(board: Leaderboard, model: str, column: Column, language: str) -> float:
@@ -415,7 +406,7 @@ def interval(board: Leaderboard, model: str, column: Column) -> tuple[float, flo
     languages, the mean ± 1.96 × sqrt(sum se_i²) / k with each se_i from Wilson's interval
     (clipped to [0, 1]). None for other metrics (they keep their standard error)."""
     cell = board.cell(model, column)
-    if cell is None or column.metric not in PROPORTIONS or board.scale(column) != 100.0:
+    if cell is None or column.metric not in PROPORTION_METRICS or board.scale(column) != 100.0:
         return None
     if cell.n <= 0:
         return None
@@ -464,7 +455,7 @@ def delta_stderr(board: Leaderboard, model: str, column: Column) -> float | None
     delta = board.delta(model, column)
     if delta is None:
         return None
-    if column.metric in PROPORTIONS and board.scale(column) == 100.0 and board.baseline:
+    if column.metric in PROPORTION_METRICS and board.scale(column) == 100.0 and board.baseline:
         ses = [_proportion_se(board, m, column, lang)
                for lang in delta.languages for m in (model, board.baseline)]
         return math.sqrt(sum(se * se for se in ses)) / len(delta.languages)

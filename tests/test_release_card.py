@@ -110,11 +110,23 @@ def test_card_tables_show_base_student_others_with_deltas_and_errors(
 ) -> None:
     out = _prepare(student, store, tmp_path / "release")
     text = (out / "README.md").read_text()
-    # SIB-200 accuracies are shown ×100: 30.0 ± 3.2 -> 42.0 ± 3.0, Δ +12.0 ± sqrt(3.2²+3.0²)
-    se = math.sqrt(0.032**2 + 0.03**2) * 100
-    row = ("| jav_Latn | acc | 204 | 3 | 30.0 ± 3.2 | 42.0 ± 3.0 | "
-           f"**+12.0 ± {se:.1f}** | 55.0 ± 3.5 |")
+    # SIB-200 accuracies are shown ×100 with their 95 % Wilson intervals (textbook formula),
+    # and the change ± the standard errors those intervals imply
+    def wilson(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
+        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+        half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+        return centre - half, centre + half
+
+    def shown(p: float, n: int) -> str:
+        low, high = wilson(p, n)
+        return f"{p * 100:.1f} [{low * 100:.1f}–{high * 100:.1f}]"
+
+    se = math.sqrt(sum(((b - a) / (2 * 1.96)) ** 2
+                       for a, b in (wilson(0.30, 204), wilson(0.42, 204)))) * 100
+    row = (f"| jav_Latn | acc | 204 | 3 | {shown(0.30, 204)} | {shown(0.42, 204)} | "
+           f"**+12.0 ± {se:.1f}** | {shown(0.55, 204)} |")
     assert row in text
+    assert "| jav_Latn | acc | 204 | 3 | 30.0 [24.1–36.6] | 42.0 [35.4–48.9] |" in text
     # chrF is not a fraction: shown as stored; +1.2 is within 1.96 SE, so not bold
     assert "| jav_Latn | chrf_xx_en | 100 | 3 | 29.0 ± 1.0 | 30.2 ± 1.0 | +1.2 ± 1.4 | – |" in text
     assert "sun_Latn" not in text  # only the student's languages
@@ -165,7 +177,7 @@ def test_the_latest_evaluation_wins(student: Path, store: ResultsStore, tmp_path
     time.sleep(1.1)  # `created` has one-second resolution
     store.put(str(student), "r2", "sib200", "jav_Latn", 3, "p9", [("acc", 0.61, 0.03, 204)])
     text = (_prepare(student, store, tmp_path / "release") / "README.md").read_text()
-    assert "61.0 ± 3.0" in text and "42.0 ± 3.0" not in text
+    assert "61.0 [54.2–67.4]" in text and "42.0 [" not in text
 
 
 def test_the_student_is_found_by_its_path_relative_or_absolute(
@@ -302,7 +314,7 @@ def test_a_base_without_results_is_warned_about_and_shown_empty(
                           language="jav", out_dir=tmp_path / "release", repo_id=REPO_ID)
     assert "no results for the base model 'never/benchmarked'" in caplog.text
     text = (out / "README.md").read_text()
-    assert "| jav_Latn | acc | 204 | 3 | – | 42.0 ± 3.0 | – |" in text
+    assert "| jav_Latn | acc | 204 | 3 | – | 42.0 [35.4–48.9] | – |" in text
     assert not (out / "results/base_vs_student.png").exists()
     assert "base_vs_student.png" not in text
 

@@ -168,3 +168,26 @@ def test_loss_curve_draws_validation_as_markers_not_a_trend(tmp_path: Path) -> N
     assert lines["sft train"].get_linestyle() == "-"
     plot_loss_curve(stages, tmp_path / "loss.png")
     assert (tmp_path / "loss.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_card_accuracy_at_zero_shows_a_wilson_interval_not_plus_minus_zero(
+    tmp_path: Path,
+) -> None:
+    """0/40 has a stored (binomial) standard error of 0: the card shows [0.0–8.8] and the
+    change gets a non-zero standard error; the chart draws a non-zero error bar."""
+    from kakugo_core.toolkit.comparison import Cell, Comparison, ComparisonRow, render_markdown
+    from kakugo_core.toolkit.plots import base_vs_student_figure
+
+    row = ComparisonRow("sib200", "jav_Latn", "acc")
+    row.cells = {"student": Cell(0.1, 0.0480, 40, 0, "p", "", ""),
+                 "base": Cell(0.0, 0.0, 40, 0, "p", "", "")}
+    text = render_markdown(Comparison("student", "base", [], [row]))
+    assert "| 0.0 [0.0–8.8] | 10.0 [4.0–23.1] |" in text
+    assert "± 0.0" not in text
+    delta = row.delta("student", "base")
+    assert delta is not None and delta[1] is not None and delta[1] > 0.04
+    fig = base_vs_student_figure(Comparison("student", "base", [], [row]),
+                                 base_label="base", student_label="student")
+    bars = [c for c in fig.axes[0].containers if hasattr(c, "errorbar") and c.errorbar]
+    base_bar = bars[0].errorbar.lines[2][0].get_segments()[0]
+    assert base_bar[1][1] - base_bar[0][1] > 2.0  # ±2.2 points (×100), not a zero-height bar

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 
 from kakugo_core.errors import KakugoError
 from kakugo_core.store import ResultRow, ResultsStore
+from kakugo_core.toolkit.metrics import PROPORTION_METRICS, wilson_interval, wilson_stderr
 
 BENCHMARK_LABELS = {
     "sib200": "SIB-200",
@@ -66,14 +67,37 @@ class ComparisonRow:
     metric: str
     cells: dict[str, Cell] = field(default_factory=dict)
 
+    @property
+    def is_share(self) -> bool:
+        """Whether this metric is a share of n items (accuracy, a win rate): shown with a
+        Wilson score interval."""
+        return self.metric in PROPORTION_METRICS and all(
+            0.0 <= c.value <= 1.0 for c in self.cells.values())
+
+    def shown_stderr(self, model: str) -> float | None:
+        """The standard error that tables use for ``model``'s cell: for a share of items the
+        Wilson interval's (never 0 at 0 % or 100 %), else the stored one."""
+        cell = self.cells.get(model)
+        if cell is None:
+            return None
+        if self.is_share and cell.n > 0:
+            return wilson_stderr(cell.value * cell.n, cell.n)
+        return cell.stderr
+
+    def interval(self, model: str) -> tuple[float, float] | None:
+        """The 95 % Wilson interval of ``model``'s cell for a share of items, else None."""
+        cell = self.cells.get(model)
+        if cell is None or not self.is_share or cell.n <= 0:
+            return None
+        return wilson_interval(cell.value * cell.n, cell.n)
+
     def delta(self, model: str, base: str) -> tuple[float, float | None] | None:
         """``model - base`` and the standard error of the difference (independent samples)."""
         a, b = self.cells.get(model), self.cells.get(base)
         if a is None or b is None:
             return None
-        se = None
-        if a.stderr is not None and b.stderr is not None:
-            se = math.sqrt(a.stderr**2 + b.stderr**2)
+        se_a, se_b = self.shown_stderr(model), self.shown_stderr(base)
+        se = math.sqrt(se_a**2 + se_b**2) if se_a is not None and se_b is not None else None
         return a.value - b.value, se
 
 
@@ -188,9 +212,13 @@ def _fmt(value: float, scale: float) -> str:
     return f"{value * scale:.1f}"
 
 
-def _cell_text(cell: Cell | None, scale: float) -> str:
+def _cell_text(row: ComparisonRow, model: str, scale: float) -> str:
+    cell = row.cells.get(model)
     if cell is None:
         return "–"
+    bounds = row.interval(model)
+    if bounds is not None:
+        return f"{_fmt(cell.value, scale)} [{_fmt(bounds[0], scale)}–{_fmt(bounds[1], scale)}]"
     if cell.stderr is None:
         return _fmt(cell.value, scale)
     return f"{_fmt(cell.value, scale)} ± {_fmt(cell.stderr, scale)}"
@@ -238,12 +266,12 @@ def render_markdown(comparison: Comparison, labels: dict[str, str] | None = None
                  + "|"]
         for row in rows:
             student_cell = row.cells[comparison.student]
-            base = [_cell_text(row.cells.get(comparison.base), scale)] if with_base else []
+            base = [_cell_text(row, comparison.base, scale)] if with_base else []
             delta = ([_delta_text(row.delta(comparison.student, comparison.base), scale)]
                      if with_base else [])
             cells = [row.language, row.metric, str(student_cell.n), str(student_cell.n_shot),
-                     *base, _cell_text(student_cell, scale), *delta,
-                     *[_cell_text(row.cells.get(m), scale) for m in comparison.others]]
+                     *base, _cell_text(row, comparison.student, scale), *delta,
+                     *[_cell_text(row, m, scale) for m in comparison.others]]
             lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
         parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n"

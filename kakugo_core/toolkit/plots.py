@@ -53,8 +53,9 @@ def base_vs_student_figure(comparison: Comparison, *, base_label: str,
             (width / 2, comparison.student, student_label, "#d9480f"),
         ):
             heights = [r.cells[model].value * k for r in group]
-            # no error bar where no standard error is known (macro-F1), rather than a "±0" one
-            errors = [math.nan if r.cells[model].stderr is None else r.cells[model].stderr * k
+            # no error bar where no standard error is known (macro-F1), rather than a "±0" one;
+            # a share of items (accuracy) takes Wilson's, which is never 0 at 0 % or 100 %
+            errors = [math.nan if (se := r.shown_stderr(model)) is None else se * k
                       for r in group]
             bars = ax.bar([x + offset for x in xs], heights, width, yerr=errors, capsize=3,
                           label=label, color=colour)
