@@ -149,3 +149,44 @@ def test_progress_callback_writes_what_kakugo_status_reads(tmp_path):
     assert data["step"] == 40 and data["max_steps"] == 200 and data["loss"] == 2.31
     assert data["tokens_per_second"] > 0 and data["eta_seconds"] is not None
     assert _progress(tmp_path / "train").startswith("fine-tuning (full): step 40/200 · loss 2.3100")
+
+
+def test_a_killed_attempt_without_a_checkpoint_is_still_costed(tmp_path, tiny_model,
+                                                                 small_dataset):
+    """SIGKILL an attempt that saves no checkpoint, rerun the same request: the summary's
+    all-attempts seconds hold the killed attempt's time too (it was wiped with the work folder)."""
+    import signal
+    import time
+
+    out = tmp_path / "model"
+    args = ["train", "--student", str(tiny_model), "--dataset", str(small_dataset),
+            "--out", str(out), "--epochs", "30", *FAST, "--set", "train.save_steps=0"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "KAKUGO_LOAD_PLUGINS": "",
+           "TOKENIZERS_PARALLELISM": "false"}
+    attempts = tmp_path / ".model.partial" / "attempt_seconds.json"
+    killed = subprocess.Popen([sys.executable, "-c", "from kakugo_core.cli import main; main()",
+                               *args], cwd=tmp_path, env=env, start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline, ran = time.time() + 600, 0.0
+    try:
+        while ran < 2.0:
+            assert killed.poll() is None, "training ended before it could be killed"
+            assert time.time() < deadline, "training never recorded its time"
+            time.sleep(0.2)
+            try:
+                ran = sum(json.loads(attempts.read_text()).values())
+            except (OSError, ValueError):
+                pass
+    finally:
+        if killed.poll() is None:
+            os.killpg(killed.pid, signal.SIGKILL)
+        killed.wait(timeout=60)
+    ran = sum(json.loads(attempts.read_text()).values())  # the killed attempt's last record
+    assert not list((tmp_path / ".model.partial").glob("sft/checkpoint-*"))
+
+    result = _kakugo(*args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((out / "training_summary.json").read_text())
+    assert "resumed_from_checkpoint" not in summary  # nothing to resume: it started again
+    assert summary["train_seconds_all_attempts"] >= summary["train_seconds"] + ran - 0.01
+    assert not (tmp_path / ".model.partial").exists()  # a finished request leaves nothing

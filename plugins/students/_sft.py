@@ -350,7 +350,7 @@ def run_training(base_model: str, dataset_dir: Path, out_dir: Path,
     resume_from = _resumable_checkpoint(work, base_model, dataset_dir, opts)
     if _is_main_process():
         if resume_from is None:
-            shutil.rmtree(work, ignore_errors=True)
+            _clear_work_folder(work, _request_key(base_model, dataset_dir, opts))
         work.mkdir(parents=True, exist_ok=True)
         (work / RESUME_STAMP).write_text(_request_key(base_model, dataset_dir, opts), "utf-8")
     finished = False
@@ -437,9 +437,12 @@ def run_training(base_model: str, dataset_dir: Path, out_dir: Path,
         trainer.accelerator.wait_for_everyone()
         finished = True
     finally:
-        # keep checkpoints of an interrupted run (train.save_steps) so the next one resumes
-        if _is_main_process() and (finished or not _checkpoints(work / "sft")):
+        # keep checkpoints of an interrupted run (train.save_steps) so the next one resumes;
+        # without one, keep what the attempt cost (the next attempt of the request adds it)
+        if _is_main_process() and finished:
             shutil.rmtree(work, ignore_errors=True)
+        elif _is_main_process() and not _checkpoints(work / "sft"):
+            _clear_work_folder(work, _request_key(base_model, dataset_dir, opts))
     return out_dir
 
 
@@ -487,6 +490,19 @@ class _AttemptClock:
                 clock.tick(force=True)
 
         return _Tick()
+
+
+def _clear_work_folder(work: Path, request_key: str) -> None:
+    """Empty ``work`` for a fresh start, keeping the seconds that earlier attempts of the same
+    request ran (a killed attempt that left no checkpoint still cost its time)."""
+    stamp, attempts = work / RESUME_STAMP, work / ATTEMPTS_FILE
+    same_request = stamp.is_file() and stamp.read_text("utf-8") == request_key
+    kept = attempts.read_bytes() if same_request and attempts.is_file() else None
+    shutil.rmtree(work, ignore_errors=True)
+    if kept is not None:
+        work.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(request_key, "utf-8")
+        attempts.write_bytes(kept)
 
 
 def _request_key(base_model: str, dataset_dir: Path, opts: TrainOptions) -> str:
