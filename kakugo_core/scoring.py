@@ -43,9 +43,13 @@ class Cell:
     options: Mapping[str, Any] = field(default_factory=dict)  # this cell's benchmark options
     #: which plugin distribution and version the benchmark came from (stored with the result)
     identity: Mapping[str, str] = field(default_factory=dict)
+    #: the shots the prepared task really uses (a task may fix its own: num_fewshot: 0)
+    prepared_n_shot: int | None = None
 
     @property
     def n_shot(self) -> int:
+        if self.prepared_n_shot is not None:
+            return self.prepared_n_shot
         return int(self.options.get("n_shot", 0))
 
 
@@ -76,7 +80,7 @@ def _plan(
             if callable(prepare):
                 task = prepare(lang, bench_options)  # raises NotCoveredError, data errors
                 cells.append(Cell(bench, lang, task.prompt_hash, len(task.items), bench_options,
-                                  identity))
+                                  identity, task.n_shot))
             else:
                 if not bench.language_code(lang):
                     from kakugo_core.errors import NotCoveredError

@@ -8,7 +8,7 @@ GGUF in llama.cpp (through its Python binding, llama-cpp-python) and compares to
 log-probabilities and the next-token argmax. Prints a Markdown table and writes
 ``<work>/llama_cpp_check.json``.
 
-llama-cpp-python is built from source (PyPI has no Linux wheel): about 10 minutes on 2 cores,
+llama-cpp-python is built from source (PyPI has no Linux wheel): 12-14 minutes on 2 cores
 in its own virtual environment, once.
 
     python scripts/gguf_llama_cpp_check.py [--work /tmp/kakugo-llama-cpp] [--llama-python PY]
@@ -69,7 +69,7 @@ def llama_python(work: Path) -> Path:
     if python.exists() and subprocess.run([str(python), "-c", "import llama_cpp"],
                                           capture_output=True).returncode == 0:
         return python
-    print(f"building {LLAMA_CPP_PYTHON} into {env_dir} (about 10 minutes on 2 cores)",
+    print(f"building {LLAMA_CPP_PYTHON} into {env_dir} (12-14 minutes on 2 cores)",
           flush=True)
     venv.create(env_dir, with_pip=True)
     env = {**os.environ, "CMAKE_BUILD_PARALLEL_LEVEL": str(os.cpu_count() or 1),

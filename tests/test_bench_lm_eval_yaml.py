@@ -10,6 +10,7 @@ import json
 import re
 import shutil
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -219,3 +220,30 @@ def test_prompt_hash_covers_the_yaml_and_the_data(task_dir, tmp_path, monkeypatc
     rows = data.read_text("utf-8").splitlines(keepends=True)
     data.write_text("".join(reversed(rows)), "utf-8")  # other few-shot examples
     assert digest() not in (first, second)
+
+
+def test_a_zero_shot_yaml_with_n_shot_is_stored_0_shot_and_skipped_on_rerun(
+        tiny_model, task_dir, tmp_path, monkeypatch):
+    """A task whose YAML sets ``num_fewshot: 0`` stays 0-shot under ``--n-shot 2`` (as in
+    lm_eval.simple_evaluate); it is stored as 0-shot, so the same command again finds it."""
+    monkeypatch.chdir(task_dir)
+    (task_dir / "sib200_jav_zero.yaml").write_text(
+        TOPIC_YAML.replace("sib200_jav_topic", "sib200_jav_zero") + "num_fewshot: 0\n", "utf-8")
+    args = ["bench", "-m", str(tiny_model), "--include-path", str(task_dir), "-b",
+            "sib200_jav_zero", "-l", "jav_Latn", "--n-shot", "2", "--limit", "14",
+            "--db", str(tmp_path / "r.sqlite"), "--no-progress", "--json"]
+
+    def stored() -> list[tuple]:
+        with sqlite3.connect(tmp_path / "r.sqlite") as con:
+            return con.execute("SELECT n_shot, metric, created FROM results").fetchall()
+
+    first = CliRunner().invoke(cli, args)
+    assert first.exit_code == 0, first.output
+    after_first = stored()
+    assert after_first and {row[0] for row in after_first} == {0}
+    time.sleep(1.1)  # `created` has one-second resolution: a re-scoring would show
+    again = CliRunner().invoke(cli, args)
+    assert again.exit_code == 0, again.output
+    assert stored() == after_first  # skipped, not scored and stored again
+    assert json.loads(again.output[again.output.index("[\n"):])[0]["n-shot"] == {
+        "sib200_jav_zero_jav_Latn": 0}
