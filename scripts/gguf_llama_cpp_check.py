@@ -8,7 +8,7 @@ GGUF in llama.cpp (through its Python binding, llama-cpp-python) and compares to
 log-probabilities and the next-token argmax. Prints a Markdown table and writes
 ``<work>/llama_cpp_check.json``.
 
-llama-cpp-python is built from source (PyPI has no Linux wheel): 12-14 minutes on 2 cores
+llama-cpp-python is built from source (PyPI has no Linux wheel): 12-14 minutes on 2 cores,
 in its own virtual environment, once.
 
     python scripts/gguf_llama_cpp_check.py [--work /tmp/kakugo-llama-cpp] [--llama-python PY]
