@@ -4,8 +4,10 @@ Rows are keyed by (model, revision, benchmark, language, n-shot, prompt hash, me
 version). The same key with the same value, standard error and sample count in several stores
 is one result (the first store holding it provides the row: OUT, then the sources in the order
 given). The same key with different numbers is a conflict: every conflict is reported and the
-merge refused, leaving OUT unchanged, unless an explicit policy picks a side. A policy decides per
-cell (all metrics of one evaluation), so a cell's metrics never mix two evaluations.
+merge refused, leaving OUT unchanged, unless an explicit policy picks a side. A relative
+``tolerance`` (0: exact) lets numbers that differ only in their last digits (the same evaluation
+on a CPU and a GPU) count as the same result; the sample count must still be equal. A policy
+decides per cell (all metrics of one evaluation), so a cell's metrics never mix two evaluations.
 
 The merge is atomic: into an existing OUT it is one write transaction (concurrent `kakugo bench`
 writers keep working); a new OUT is built in a temporary file beside it and linked into place.
@@ -14,6 +16,7 @@ Sources are only read (older schemas included); OUT is migrated to the current s
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from collections.abc import Sequence
@@ -39,6 +42,18 @@ def _cell(row: ResultRow) -> Cell:
 
 def _numbers(row: ResultRow) -> Numbers:
     return (row.value, row.stderr, row.n)
+
+
+def _same(a: Numbers, b: Numbers, tolerance: float) -> bool:
+    """Whether two rows' numbers are one result: equal n, and value and standard error equal
+    within the relative ``tolerance``."""
+    if a == b:
+        return True
+    if tolerance <= 0 or a[2] != b[2] or (a[1] is None) != (b[1] is None):
+        return False
+    close = [math.isclose(x, y, rel_tol=tolerance)
+             for x, y in ((a[0], b[0]), (a[1], b[1])) if x is not None and y is not None]
+    return all(close)
 
 
 @dataclass
@@ -77,10 +92,15 @@ class MergeReport:
     conflicts: list[Conflict] = field(default_factory=list)
     policy: str = "refuse"
     created: bool = False  # OUT did not exist before
+    tolerance: float = 0.0  # relative difference under which numbers are the same result
+    within_tolerance: int = 0  # of the duplicates, those equal only within the tolerance
 
     def summary(self) -> str:
         text = (f"merged {len(self.sources)} store(s) into {self.out}: {self.added} row(s) "
                 f"added, {self.duplicates} duplicate(s) skipped")
+        if self.within_tolerance:
+            text += (f" ({self.within_tolerance} equal within --tolerance {self.tolerance:g}; "
+                     f"the first input's numbers kept)")
         if self.conflicts:
             text += (f", {len(self.conflicts)} conflicting cell(s) resolved by "
                      f"--on-conflict {self.policy} ({self.replaced} row(s) of OUT replaced)")
@@ -126,16 +146,18 @@ def _plan(
     out_cells = labelled[0][1]
     clear: list[Cell] = []
     insert: list[ResultRow] = []
-    report.added = report.replaced = report.duplicates = 0
+    report.added = report.replaced = report.duplicates = report.within_tolerance = 0
     report.conflicts = []
     for cell in order:
         holders = [(i, label, cells[cell]) for i, (label, cells) in enumerate(labelled)
                    if cell in cells]
-        numbers: dict[str, set[Numbers]] = {}
+        numbers: dict[str, list[Numbers]] = {}
         for _i, _label, rows in holders:
             for metric, row in rows.items():
-                numbers.setdefault(metric, set()).add(_numbers(row))
-        differing = sorted(m for m, seen in numbers.items() if len(seen) > 1)
+                numbers.setdefault(metric, []).append(_numbers(row))
+        differing = sorted(m for m, seen in numbers.items()
+                           if not all(_same(seen[0], other, report.tolerance)
+                                      for other in seen[1:]))
         in_out = out_cells.get(cell, {})
         if not differing:
             merged: dict[str, ResultRow] = {}
@@ -144,6 +166,8 @@ def _plan(
                     if metric in merged:
                         if index > 0:
                             report.duplicates += 1
+                            if _numbers(row) != _numbers(merged[metric]):
+                                report.within_tolerance += 1
                     else:
                         merged[metric] = row
             new = [row for metric, row in merged.items() if metric not in in_out]
@@ -170,14 +194,17 @@ def _read(path: Path, timeout: float | None) -> list[ResultRow]:
 
 def merge_stores(
     out: str | Path, sources: Sequence[str | Path], on_conflict: str = "refuse",
-    timeout: float | None = None,
+    timeout: float | None = None, tolerance: float = 0.0,
 ) -> MergeReport:
     """Merge the results databases ``sources`` into ``out`` (created when missing); raise
     :class:`MergeConflictError` (``out`` unchanged) when they disagree and ``on_conflict`` is
-    ``"refuse"``."""
+    ``"refuse"``. Numbers within the relative ``tolerance`` of each other (same n) agree."""
     if on_conflict not in POLICIES:
         raise KakugoError(f"unknown conflict policy {on_conflict!r}; choose one of "
                           f"{', '.join(POLICIES)}")
+    if not 0.0 <= tolerance < 1.0 or math.isnan(tolerance):
+        raise KakugoError(f"--tolerance must be at least 0 and below 1 (a relative "
+                          f"difference such as 1e-6), not {tolerance:g}")
     if not sources:
         raise KakugoError("nothing to merge: give at least one source database")
     out_path = Path(out)
@@ -188,7 +215,7 @@ def merge_stores(
         if out_path.exists() and os.path.samefile(src, out_path):
             raise KakugoError(f"{src} is OUT itself; give OUT once, as the first argument")
     inputs = [(str(src), _read(src, timeout)) for src in source_paths]
-    report = MergeReport(out_path, source_paths, policy=on_conflict)
+    report = MergeReport(out_path, source_paths, policy=on_conflict, tolerance=tolerance)
     existed = out_path.exists()
     # decide on a read-only view first, so a refused merge does not even migrate OUT
     _plan(_read(out_path, timeout) if existed else [], inputs, on_conflict, report)

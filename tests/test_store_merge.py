@@ -200,3 +200,38 @@ def test_merging_into_a_store_being_written_keeps_both(tmp_path):
     writer.close()
     with ResultsStore(out, readonly=True) as store:
         assert store.models() == ["after", "before", "merged"]
+
+
+def test_tolerance_merges_last_digit_differences_and_still_refuses_real_ones(tmp_path):
+    """The same evaluation on a CPU and a GPU: log-likelihood-based numbers differ in their last
+    digits. Exact comparison calls that a conflict; --tolerance 1e-6 merges it, keeping the first
+    input's numbers, while a real difference or another n still conflicts."""
+    cpu, gpu = tmp_path / "cpu.sqlite", tmp_path / "gpu.sqlite"
+    with ResultsStore(cpu) as store:
+        store.put("m", "r1", "ll", "jav_Latn", 0, "p", [("perplexity", 12.34567891, 0.4123456, 40),
+                                                        ("acc", 0.5, 0.08, 40)])
+        store.put("m", "r1", "sib200", "sun_Latn", 0, "p", [("acc", 0.5, 0.08, 40)])
+    with ResultsStore(gpu) as store:
+        store.put("m", "r1", "ll", "jav_Latn", 0, "p", [("perplexity", 12.34567902, 0.4123457, 40),
+                                                        ("acc", 0.5, 0.08, 40)])
+    out = tmp_path / "out.sqlite"
+    with pytest.raises(MergeConflictError):
+        merge_stores(out, [cpu, gpu])
+    proc = _kakugo("store", "merge", str(out), str(cpu), str(gpu), "--tolerance", "1e-6")
+    assert proc.returncode == 0, proc.stderr
+    assert "1 equal within --tolerance 1e-06" in proc.stdout and "conflict" not in proc.stderr
+    assert _rows(out)[("m", "r1", "ll", "jav_Latn", 0, "p", "perplexity", ENGINE_VERSION)] == (
+        12.34567891, 0.4123456, 40)  # the first input's
+    assert len(_rows(out)) == 3
+
+    with ResultsStore(gpu) as store:  # another n, or a real difference: still conflicts
+        store.put("m", "r1", "sib200", "sun_Latn", 0, "p", [("acc", 0.5, 0.08, 41)])
+        store.put("m", "r1", "ll", "yor_Latn", 0, "p", [("acc", 0.7, 0.08, 40)])
+    with ResultsStore(cpu) as store:
+        store.put("m", "r1", "ll", "yor_Latn", 0, "p", [("acc", 0.5, 0.08, 40)])
+    with pytest.raises(MergeConflictError) as info:
+        merge_stores(tmp_path / "out2.sqlite", [cpu, gpu], tolerance=1e-3)
+    assert sorted(c.cell[3] for c in info.value.report.conflicts) == ["sun_Latn", "yor_Latn"]
+    proc = _kakugo("store", "merge", str(out), str(cpu), "--tolerance", "2")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert "--tolerance must be at least 0 and below 1" in proc.stderr

@@ -57,7 +57,11 @@ def info(db: str, as_json: bool) -> None:
               help="Same key, different numbers: refuse the merge (OUT unchanged), or keep per "
                    "cell the evaluation created last, the first input's (OUT, then SOURCES in "
                    "order) or the last input's.")
-def merge(out: str, sources: tuple[str, ...], on_conflict: str) -> None:
+@click.option("--tolerance", type=float, default=0.0, show_default=True, metavar="REL",
+              help="Numbers (value and standard error, same n) within this relative "
+                   "difference are the same result, not a conflict: e.g. 1e-6 for the same "
+                   "evaluation run on a CPU and a GPU. 0 compares exactly.")
+def merge(out: str, sources: tuple[str, ...], on_conflict: str, tolerance: float) -> None:
     """Merge the results databases SOURCES into OUT (created when missing), in one atomic step.
 
     Rows are deduplicated by model, revision, benchmark, language, n-shot, prompt hash, metric
@@ -71,7 +75,7 @@ def merge(out: str, sources: tuple[str, ...], on_conflict: str) -> None:
     from kakugo_core.store_merge import MergeConflictError, merge_stores
 
     try:
-        report = merge_stores(out, list(sources), on_conflict)
+        report = merge_stores(out, list(sources), on_conflict, tolerance=tolerance)
     except MergeConflictError as exc:
         conflicts = exc.report.conflicts
         for conflict in conflicts[:MAX_LISTED]:
