@@ -35,6 +35,7 @@ from kakugo_core.toolkit.benchmarks import (
     MCItem,
     MultipleChoiceBenchmark,
     PreparedTask,
+    card_metadata,
     common_options,
     prompt_hash,
 )
@@ -153,7 +154,8 @@ class LMEvalTask(MultipleChoiceBenchmark):
 
         where = self.yaml_path.name if self.yaml_path else self.name
         return {"benchmark_plugin": f"lm-eval-task:{where}",
-                "benchmark_plugin_version": f"lm_eval {metadata.version('lm_eval')}"}
+                "benchmark_plugin_version": f"lm_eval {metadata.version('lm_eval')}",
+                **card_metadata(self)}
 
     def language_code(self, language: Language) -> str | None:
         if self.languages is None or language.id in self.languages:

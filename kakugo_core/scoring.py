@@ -29,6 +29,7 @@ from kakugo_core.languages import Language, resolve
 from kakugo_core.plugin_settings import values
 from kakugo_core.plugins import registry
 from kakugo_core.store import ENGINE_VERSION, ResultsStore
+from kakugo_core.toolkit.benchmarks import card_metadata
 from kakugo_core.toolkit.settings import declared_settings
 
 
@@ -105,7 +106,8 @@ def _instantiate(benchmark: str | Benchmark) -> tuple[Benchmark, dict[str, str]]
     bench.name = benchmarks.storage_name(reg)
     info = get_host().infos.get(reg.plugin)
     return bench, {"name": reg.name, "benchmark_plugin": reg.distribution,
-                   "benchmark_plugin_version": info.version if info else ""}
+                   "benchmark_plugin_version": info.version if info else "",
+                   **card_metadata(bench)}
 
 
 def _versions(backend: Backend, backend_name: str) -> dict[str, str]:

@@ -295,3 +295,33 @@ def test_a_files_shot_count_is_the_default_and_exports_to_lm_eval(topic_dir, tmp
     assert result.exit_code == 0, result.output
     docs = (out / "kakugo_topic_jav_Latn_1shot.jsonl").read_text("utf-8").splitlines()
     assert len(docs) == 3 and json.loads(docs[0])["query"].count("\nTopic:") == 2
+
+
+def test_a_toml_benched_by_path_reaches_the_card_with_its_card_metadata(
+        topic_dir, tiny_model, tmp_path):
+    """No package registers it: the TOML's [card] is stored with its results, and the release
+    (model-index, .eval_results) names the task by it, not as an unknown text-generation task."""
+    import yaml
+    from huggingface_hub import ModelCard
+
+    from kakugo_core.release import prepare_release
+    from kakugo_core.store import ResultsStore
+
+    toml = topic_dir / "topic.toml"
+    toml.write_text(TOPIC.replace('[card]', '[card]\ndataset = "me/topics"'), "utf-8")
+    db = tmp_path / "r.sqlite"
+    result = CliRunner().invoke(cli, ["bench", "-m", str(tiny_model), "-b", str(toml), "-l",
+                                      "jav_Latn", "--limit", "14", "--n-shot", "0",
+                                      "--db", str(db), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    with ResultsStore(db) as store:
+        store.put("tiny/base", "", "topic", "jav_Latn", 0, "p", [("acc", 0.2, 0.1, 14)])
+        out = prepare_release(tiny_model, store=store, base_model="tiny/base",
+                              language="Javanese", out_dir=tmp_path / "release",
+                              repo_id="me/kakugo-jav", gguf_types=[])
+    card = ModelCard.load(out / "README.md")
+    (entry,) = [r for r in card.data.eval_results if r.metric_type == "accuracy"]
+    assert (entry.dataset_type, entry.task_type, entry.task_name) == (
+        "me/topics", "text-classification", "Topic classification")
+    (eval_file,) = (out / ".eval_results").glob("topic.yaml")
+    assert {e["dataset"]["id"] for e in yaml.safe_load(eval_file.read_text())} == {"me/topics"}

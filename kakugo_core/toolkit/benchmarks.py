@@ -31,6 +31,20 @@ from kakugo_core.toolkit.metrics import accuracy_scores
 ENGINE_VERSION = "2"
 
 
+#: class attributes that say how a model card names a benchmark on the Hub
+CARD_ATTRIBUTES = ("hub_dataset", "task_type", "task_name", "split")
+#: prefix of those attributes where they are stored with each result
+CARD_PREFIX = "card_"
+
+
+def card_metadata(benchmark: object) -> dict[str, str]:
+    """A benchmark's card attributes as stored with its results (``card_hub_dataset``, ...), so
+    a release names the task even where no installed plugin registers the benchmark (a task
+    file benched by path, a store merged from another machine)."""
+    return {CARD_PREFIX + name: str(value) for name in CARD_ATTRIBUTES
+            if (value := getattr(benchmark, name, None))}
+
+
 def prompt_hash(**parts: Any) -> str:
     """A short hash of everything that shapes a prompt and its scoring."""
     payload = json.dumps({"engine": ENGINE_VERSION, **parts}, sort_keys=True, default=str)

@@ -51,14 +51,21 @@ def metric_type(metric: str) -> str:
     return metric
 
 
-def benchmark_info(name: str) -> BenchmarkInfo:
+def benchmark_info(name: str, stored: Mapping[str, str] | None = None) -> BenchmarkInfo:
     """Known Hub names of a benchmark; a plugin may declare ``hub_dataset``, ``task_type``,
-    ``task_name`` and ``split`` attributes on its class to override or add them."""
+    ``task_name`` and ``split`` attributes on its class to override or add them. Where no
+    installed plugin registers ``name``, the attributes ``stored`` with its results count (a
+    task file benched by path; :attr:`Comparison.stored_card`)."""
     from kakugo_core.plugins import registry
 
     known = KNOWN_BENCHMARKS.get(name, BenchmarkInfo(name, "text-generation", name, "test"))
     reg = registry("benchmarks")
     factory = reg.get(name).factory if name in reg else None
+    if factory is None and stored:
+        return BenchmarkInfo(stored.get("hub_dataset") or known.hub_dataset,
+                             stored.get("task_type") or known.task_type,
+                             stored.get("task_name") or known.task_name,
+                             stored.get("split") or known.split)
     return BenchmarkInfo(
         getattr(factory, "hub_dataset", None) or getattr(factory, "hub_id", None)
         or known.hub_dataset,
@@ -103,7 +110,7 @@ def model_index_results(comparison: Comparison) -> list[Any]:
     results = []
     for row in comparison.rows:
         cell = row.cells[comparison.student]
-        info = benchmark_info(row.benchmark)
+        info = benchmark_info(row.benchmark, comparison.stored_card.get(row.benchmark))
         # scores from local or bundled files are not the Hub split: say so, claim no split
         from_hub = not cell.data_source or cell.data_source.startswith("hub:")
         origin = "" if from_hub else "," + _origin_note(cell.data_source).replace(" on ", " ", 1)
@@ -135,7 +142,7 @@ def eval_results_files(comparison: Comparison) -> dict[str, str]:
 
     files: dict[str, str] = {}
     for benchmark in comparison.benchmarks():
-        info = benchmark_info(benchmark)
+        info = benchmark_info(benchmark, comparison.stored_card.get(benchmark))
         entries = []
         for row in comparison.rows_of(benchmark):
             cell = row.cells[comparison.student]

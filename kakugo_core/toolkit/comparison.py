@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 
 from kakugo_core.errors import KakugoError
 from kakugo_core.store import ResultRow, ResultsStore
+from kakugo_core.toolkit.benchmarks import CARD_PREFIX
 from kakugo_core.toolkit.metrics import PROPORTION_METRICS, wilson_interval, wilson_stderr
 
 BENCHMARK_LABELS = {
@@ -109,6 +110,9 @@ class Comparison:
     base: str
     others: list[str]
     rows: list[ComparisonRow]
+    #: benchmark -> the card attributes stored with the student's results (``hub_dataset``,
+    #: ``task_type``, ...), for benchmarks no installed plugin registers
+    stored_card: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def models(self) -> list[str]:
@@ -193,7 +197,13 @@ def build_comparison(
                 if student in row.cells:
                     rows.append(row)
     used = {m for r in rows for m in r.cells}
-    return Comparison(student, base, [m for m in models[2:] if m in used], rows)
+    stored_card: dict[str, dict[str, str]] = {}
+    for row in student_rows:
+        found = {key[len(CARD_PREFIX):]: value for key, value in row.versions.items()
+                 if key.startswith(CARD_PREFIX) and value}
+        if found:
+            stored_card.setdefault(row.benchmark, {}).update(found)
+    return Comparison(student, base, [m for m in models[2:] if m in used], rows, stored_card)
 
 
 # -- rendering ---------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from kakugo_core.toolkit.benchmarks import (
     MultipleChoiceBenchmark,
     PreparedTask,
     apply_limit,
+    card_metadata,
     common_options,
     limit_seed,
     prompt_hash,
@@ -248,7 +249,7 @@ class DeclarativeBenchmark(MultipleChoiceBenchmark):
         """Where results come from when loaded by path (stored with each result): the file's
         name and the digest of its bytes (a registered one is named by its distribution)."""
         return {"benchmark_plugin": f"file:{self.spec.path.name}",
-                "benchmark_plugin_version": self.spec.digest}
+                "benchmark_plugin_version": self.spec.digest, **card_metadata(self)}
 
     # -- coverage and data -------------------------------------------------------------------
     def language_code(self, language: Language) -> str | None:
