@@ -3,11 +3,14 @@
 One module per concern:
 
 - :mod:`kakugo_core.toolkit.benchmarks`: building benchmarks (``MultipleChoiceBenchmark``,
-  ``MCItem``, ``PreparedTask``, ``prompt_hash``, ``common_options``);
+  ``MCItem``, ``PreparedTask``, ``prompt_hash``, ``common_options``; ``card_metadata`` added
+  in 1.2);
 - :mod:`kakugo_core.toolkit.data`: data sources (``load_split``: ``--data-dir`` files, bundled
   files, the Hub at a pinned commit; ``read_rows``);
 - :mod:`kakugo_core.toolkit.fewshot`: seeded few-shot choice that never includes the scored item;
-- :mod:`kakugo_core.toolkit.metrics`: accuracy, macro-F1 and bootstrap standard errors;
+- :mod:`kakugo_core.toolkit.metrics`: accuracy, macro-F1 and bootstrap standard errors, and
+  the Wilson score interval of a share of items (``wilson_interval``, ``wilson_stderr``,
+  ``PROPORTION_METRICS``; added in 1.2);
 - :mod:`kakugo_core.toolkit.declarative`: benchmarks described by a TOML file
   (``load_spec``, ``benchmark_class``, ``register_declarative``; docs/declarative.md);
 - :mod:`kakugo_core.toolkit.release_files`, :mod:`~kakugo_core.toolkit.cards`,
@@ -26,7 +29,7 @@ from __future__ import annotations
 
 from kakugo_core.errors import KakugoError
 
-TOOLKIT_VERSION = "1.1"
+TOOLKIT_VERSION = "1.2"
 
 
 def require(major: int, minor: int = 0) -> None:
