@@ -17,6 +17,7 @@ from typing import Any
 from kakugo_core.config import Config
 from kakugo_core.errors import KakugoError
 from kakugo_core.files import write_json_atomic
+from kakugo_core.interfaces import Benchmark
 from kakugo_core.languages import Language, resolve
 from kakugo_core.pipeline import (
     STAGES,
@@ -158,22 +159,26 @@ def run_language(language: str | Language, config: Config, options: RunOptions) 
     def bench(stage_dir: Path) -> StageOutcome:
         from kakugo_core.plugin_settings import tables
         from kakugo_core.scoring import run_bench
+        from kakugo_core.task_files import resolve_benchmarks
         from kakugo_core.teacher_cache import paid_usage
         from kakugo_core.toolkit.sampling import parse_limit, parse_seed
 
-        names = [b for b in config["bench"]["benchmarks"] if _covers(b, lang)]
-        skipped = sorted(set(config["bench"]["benchmarks"]) - set(names))
+        cfg = config["bench"]
+        configured = resolve_benchmarks(cfg["benchmarks"], tasks_dirs=cfg["tasks_dirs"],
+                                        include_paths=cfg["include_paths"])
+        chosen = [b for b in configured if _covers(b, lang)]
+        skipped = [_name(b) for b in configured if not _covers(b, lang)]
         if skipped:
             options.echo(f"{lang.name} is not covered by {', '.join(skipped)}: skipped")
-        if not names:
+        if not chosen:
             raise KakugoError(f"no configured benchmark covers {lang.name} ({lang.id})")
-        cfg = config["bench"]
+        names = [_name(b) for b in chosen]
         backend_options: dict[str, Any] = {"batch_size": cfg["batch_size"]}
         if cfg["backend"] in ("transformers", "hf", "huggingface"):
             backend_options.update(device=cfg["device"], dtype=cfg["dtype"])
         with ResultsStore(db) as store:
             results = run_bench(
-                [base_model, str(model_dir)], names, [lang], store=store,
+                [base_model, str(model_dir)], chosen, [lang], store=store,
                 backend=cfg["backend"], n_shot=int(cfg["n_shot"]),
                 limit=parse_limit(cfg["limit"]), data_dir=cfg["data_dir"] or None,
                 backend_options=backend_options,
@@ -321,9 +326,17 @@ def swap_in(fresh: Path, out: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _covers(benchmark: str, lang: Language) -> bool:
+def _name(benchmark: str | Benchmark) -> str:
+    return benchmark if isinstance(benchmark, str) else benchmark.name
+
+
+def _covers(benchmark: str | Benchmark, lang: Language) -> bool:
+    """Whether a configured benchmark (a registered name, or one loaded from a task file)
+    scores ``lang``."""
     from kakugo_core.plugins import registry
 
+    if not isinstance(benchmark, str):
+        return bool(benchmark.language_code(lang))
     factory = registry("benchmarks").get(benchmark).factory
     key = getattr(factory, "coverage_key", "") or getattr(factory, "name", benchmark)
     return key not in lang.benchmarks or bool(lang.benchmarks.get(key))

@@ -325,3 +325,36 @@ def test_a_toml_benched_by_path_reaches_the_card_with_its_card_metadata(
         "me/topics", "text-classification", "Topic classification")
     (eval_file,) = (out / ".eval_results").glob("topic.yaml")
     assert {e["dataset"]["id"] for e in yaml.safe_load(eval_file.read_text())} == {"me/topics"}
+
+
+def test_kakugo_run_benches_a_task_file_named_in_its_config(topic_dir, tiny_model, tmp_path,
+                                                             monkeypatch):
+    """bench.benchmarks may list a TOML file (and bench.tasks_dirs a folder of them) in `kakugo
+    run` as in `kakugo bench`: base and student are scored on it and it is in the manifest."""
+    from kakugo_core.config import load_config
+    from kakugo_core.pipeline import RunFolder
+    from kakugo_core.run import RunOptions, run_language
+    from kakugo_core.store import ResultsStore
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(tiny_model, run_dir / "train" / "model")
+    monkeypatch.setattr(RunFolder, "is_current", lambda self, stage, inputs: stage != "bench")
+    db = tmp_path / "r.sqlite"
+    lines: list[str] = []
+    config = load_config(overrides=[
+        f"bench.benchmarks=['{topic_dir / 'topic.toml'}', 'topic_by_name']",
+        f"bench.tasks_dirs=['{tmp_path / 'more'}']", "bench.limit=14", "bench.n_shot=0",
+        f"bench.db='{db}'", f"train.base_model='{tiny_model}'", "judge.in_run=false"])
+    (tmp_path / "more").mkdir()
+    (tmp_path / "more" / "other.toml").write_text(
+        TOPIC.replace('name = "topic"', 'name = "topic_by_name"').replace(
+            'files = "sib200/', f'files = "{topic_dir}/sib200/').replace(
+            'languages = [', 'languages = ["yor_Latn"] #['), "utf-8")
+    run_language("jav_Latn", config, RunOptions(run_dir=run_dir, stages=("bench",),
+                                                progress=False, echo=lines.append))
+    manifest = json.loads((run_dir / "bench" / "manifest.json").read_text())
+    assert manifest["counts"]["benchmarks"] == ["topic"]
+    assert "Javanese is not covered by topic_by_name: skipped" in lines
+    with ResultsStore(db, readonly=True) as store:
+        models = {(r.model, r.benchmark) for r in store.rows() if r.metric == "acc"}
+    assert models == {(str(tiny_model), "topic"), (str(run_dir / "train" / "model"), "topic")}

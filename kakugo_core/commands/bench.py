@@ -22,11 +22,12 @@ def _split(values: tuple[str, ...]) -> list[str]:
                    "files; see docs/declarative.md.")
 @click.option("--tasks-dir", "tasks_dirs", multiple=True, type=click.Path(file_okay=False),
               metavar="DIR", help="A folder of declarative benchmark TOML files whose names "
-              "-b may use; repeatable.")
+              "-b may use; repeatable (default: bench.tasks_dirs).")
 @click.option("--include-path", "include_paths", multiple=True,
               type=click.Path(file_okay=False), metavar="DIR",
               help="A folder of lm-evaluation-harness task YAML whose tasks -b may name "
-                   "(multiple_choice and loglikelihood, scored by Kakugo); repeatable.")
+                   "(multiple_choice and loglikelihood, scored by Kakugo); repeatable "
+                   "(default: bench.include_paths).")
 @click.option("--languages", "-l", "language_names", multiple=True,
               metavar="A,B", help="Comma-separated languages: names, ISO codes or FLORES ids.")
 @click.option("--n-shot", type=click.IntRange(min=0), default=None,
@@ -121,7 +122,8 @@ def bench(
     config = load_config(config_file, overrides)
     cfg = section(config, "bench")
     names = resolve_benchmarks(_split(benchmark_names) or list(cfg["benchmarks"]),
-                               tasks_dirs=tasks_dirs, include_paths=include_paths)
+                               tasks_dirs=tasks_dirs or cfg["tasks_dirs"],
+                               include_paths=include_paths or cfg["include_paths"])
     languages = _split(language_names)
     backend_name = backend or cfg["backend"]
     backend_options = {"batch_size": batch_size or cfg["batch_size"]}
