@@ -226,10 +226,12 @@ def test_a_zero_shot_yaml_with_n_shot_is_stored_0_shot_and_skipped_on_rerun(
         tiny_model, task_dir, tmp_path, monkeypatch):
     """A task whose YAML sets ``num_fewshot: 0`` stays 0-shot under ``--n-shot 2`` (as in
     lm_eval.simple_evaluate); it is stored as 0-shot, so the same command again finds it."""
-    monkeypatch.chdir(task_dir)
-    (task_dir / "sib200_jav_zero.yaml").write_text(
+    folder = tmp_path / "tasks"  # its own folder: the module's task index stays as it was
+    shutil.copytree(task_dir, folder)
+    monkeypatch.chdir(folder)
+    (folder / "sib200_jav_zero.yaml").write_text(
         TOPIC_YAML.replace("sib200_jav_topic", "sib200_jav_zero") + "num_fewshot: 0\n", "utf-8")
-    args = ["bench", "-m", str(tiny_model), "--include-path", str(task_dir), "-b",
+    args = ["bench", "-m", str(tiny_model), "--include-path", str(folder), "-b",
             "sib200_jav_zero", "-l", "jav_Latn", "--n-shot", "2", "--limit", "14",
             "--db", str(tmp_path / "r.sqlite"), "--no-progress", "--json"]
 
