@@ -32,7 +32,7 @@ EXTRA_TEXTS = ["Halo,  donya!\n\nIki  tes.", "ꦲꦏ꧀ꦱꦫꦗꦮ aksara Jawa"
 
 #: runs under the llama-cpp-python interpreter: reads the reference, writes what llama.cpp gives
 LLAMA_SIDE = r'''
-import json, sys
+import json, os, sys
 import numpy as np
 import llama_cpp
 from llama_cpp import Llama
@@ -59,7 +59,7 @@ for name, entry in ref.items():
             "rows": rows, "chat_template": bool(llm.metadata.get("tokenizer.chat_template"))}
         del llm
 json.dump(out, open(sys.argv[2], "w"))
-'''.replace("import json, sys", "import json, os, sys")
+'''
 
 
 def llama_python(work: Path) -> Path:

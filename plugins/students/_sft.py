@@ -348,11 +348,12 @@ def run_training(base_model: str, dataset_dir: Path, out_dir: Path,
     # one staging folder beside the output, the same for every process of a distributed run
     work = out_dir.parent / f".{out_dir.name}.partial"
     resume_from = _resumable_checkpoint(work, base_model, dataset_dir, opts)
+    request_key = _request_key(base_model, dataset_dir, opts)
     if _is_main_process():
         if resume_from is None:
-            _clear_work_folder(work, _request_key(base_model, dataset_dir, opts))
+            _clear_work_folder(work, request_key)
         work.mkdir(parents=True, exist_ok=True)
-        (work / RESUME_STAMP).write_text(_request_key(base_model, dataset_dir, opts), "utf-8")
+        (work / RESUME_STAMP).write_text(request_key, "utf-8")
     finished = False
     try:
         if opts.alignment_pretraining and resume_from is None:  # a checkpoint holds its result
@@ -442,7 +443,7 @@ def run_training(base_model: str, dataset_dir: Path, out_dir: Path,
         if _is_main_process() and finished:
             shutil.rmtree(work, ignore_errors=True)
         elif _is_main_process() and not _checkpoints(work / "sft"):
-            _clear_work_folder(work, _request_key(base_model, dataset_dir, opts))
+            _clear_work_folder(work, request_key)
     return out_dir
 
 
