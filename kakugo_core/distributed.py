@@ -9,8 +9,10 @@ cell it finished. Before dispatching and after gathering, every shard in the fol
 into the user's store (a row that differs from a stored one is reported and its shard kept,
 never overwritten); a rerun of the same command computes only the cells still missing.
 
-The plan (``plan.json`` in the shard folder) carries everything a task needs, so a Slurm array
-task is just ``kakugo bench --shard I/N --shard-dir DIR``.
+The plan (``plan.json`` in the shard folder) carries the
+:class:`~kakugo_core.evaluation.EvaluationPlan` — the same value local scoring consumes, with
+absolute paths and task files named by path and digest — and the task list, so a Slurm array
+task is just ``kakugo bench --shard I/N --shard-dir DIR``, and a Ray task reads the same.
 """
 
 from __future__ import annotations
@@ -22,15 +24,16 @@ import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from kakugo_core.errors import KakugoError
+from kakugo_core.evaluation import EvaluationPlan
 from kakugo_core.files import model_folder_revision, write_json_atomic, write_text_atomic
-from kakugo_core.scoring import model_slug
-from kakugo_core.store import ResultRow, ResultsStore
+from kakugo_core.scoring import model_slug, plan_cells, score_plan
+from kakugo_core.store import ENGINE_VERSION, ResultRow, ResultsStore
 
 EXECUTORS = ("local", "ray", "slurm")
 PLAN_FILE = "plan.json"
@@ -38,25 +41,6 @@ SBATCH_FILE = "kakugo-bench.sbatch"
 
 #: a stored cell: (model, revision, benchmark, language, n_shot, prompt_hash)
 CellKey = tuple[str, str, str, str, int, str]
-
-
-@dataclass
-class BenchSpec:
-    """Everything ``run_bench`` needs, as plain JSON-able values."""
-
-    models: list[str]
-    benchmarks: list[str]
-    languages: list[str]
-    backend: str = "transformers"
-    n_shot: int = 3
-    limit: int | None = None
-    data_dir: str | None = None
-    force: bool = False
-    backend_options: dict[str, Any] = field(default_factory=dict)
-    predictions_dir: str | None = None
-    chat_template: bool = False
-    benchmark_options: dict[str, Any] = field(default_factory=dict)
-    n_shot_by_benchmark: dict[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -96,16 +80,6 @@ class DistributedReport:
 
 
 # -- planning ----------------------------------------------------------------------------------
-def plan_cells(spec: BenchSpec) -> list[Any]:
-    """Validate names and data before anything runs; the cells with their prompt hashes."""
-    from kakugo_core.scoring import _plan
-
-    options = {"n_shot": spec.n_shot, "limit": spec.limit or None,
-               "chat_template": spec.chat_template, "data_dir": spec.data_dir,
-               **spec.benchmark_options}
-    return _plan(spec.benchmarks, spec.languages, options, spec.n_shot_by_benchmark)
-
-
 def plan_tasks(
     models: Sequence[str], languages: Sequence[str], languages_per_task: int | None = None
 ) -> list[Task]:
@@ -217,9 +191,9 @@ class ShardStore(ResultsStore):
         write_json_atomic(self.progress, self.state)
 
     def has(self, model: str, revision: str, benchmark: str, language: str, n_shot: int,
-            prompt_hash: str) -> bool:
+            prompt_hash: str, engine: int = ENGINE_VERSION) -> bool:
         key = (model, revision, benchmark, language, n_shot, prompt_hash)
-        return key in self.done or super().has(*key)
+        return (key in self.done and engine == ENGINE_VERSION) or super().has(*key, engine)
 
     def put_result(self, model: str, revision: str, result: Any, versions: dict[str, str]
                    ) -> None:
@@ -239,9 +213,7 @@ def read_plan(shard_dir: Path) -> dict[str, Any]:
 
 def run_task(plan: Mapping[str, Any], index: int, shard_dir: str | Path) -> dict[str, Any]:
     """Score task ``index`` of ``plan`` into its own shard; return what it computed."""
-    from kakugo_core.scoring import run_bench
 
-    spec = BenchSpec(**plan["spec"])
     entry = plan["tasks"][index]
     task = Task(entry["index"], entry["model"], tuple(entry["languages"]))
     shard_dir = Path(shard_dir)
@@ -249,13 +221,8 @@ def run_task(plan: Mapping[str, Any], index: int, shard_dir: str | Path) -> dict
     store = ShardStore(shard_dir / f"{task.name}.sqlite", done,
                        shard_dir / f"{task.name}.json", task.name)
     try:
-        run_bench(
-            [task.model], spec.benchmarks, list(task.languages), store=store,
-            backend=spec.backend, n_shot=spec.n_shot, limit=spec.limit, data_dir=spec.data_dir,
-            force=spec.force, backend_options=spec.backend_options,
-            predictions_dir=spec.predictions_dir, progress=False,
-            chat_template=spec.chat_template, benchmark_options=spec.benchmark_options,
-            n_shot_by_benchmark=spec.n_shot_by_benchmark)
+        evaluation = EvaluationPlan.from_json(plan["plan"]).only([task.model], task.languages)
+        score_plan(evaluation, store, progress=False)
         store.state["finished"] = True
         store.write_progress()
     finally:
@@ -285,14 +252,21 @@ def _run_ray(plan: dict[str, Any], indices: list[int], shard_dir: Path, options:
         raise KakugoError("--executor ray needs Ray: pip install 'kakugo[ray]'") from None
     address = options.get("ray_address") or os.environ.get("RAY_ADDRESS")
     started_here = not ray.is_initialized()
+    if address and address.startswith("ray://"):
+        try:
+            import grpc  # noqa: F401  (Ray Client's transport)
+        except ImportError:
+            raise KakugoError(f"RAY_ADDRESS={address} is a Ray Client address, which needs "
+                              "ray[client]: pip install 'kakugo[ray]'") from None
     if started_here:
         env = {"env_vars": {k: os.environ[k] for k in ("PYTHONPATH", "KAKUGO_LOAD_PLUGINS",
-                                                        "HF_HUB_OFFLINE", "HF_HOME")
+                                                        "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE",
+                                                        "HF_HOME")
                             if k in os.environ}}
         if address:
             ray.init(address=address, runtime_env=env, log_to_driver=False)
-        else:  # a local cluster on this machine, gone when this command ends
-            ray.init(num_cpus=options.get("workers") or os.cpu_count(),
+        else:  # a new local cluster (never one `ray start` left running), gone at the end
+            ray.init(address="local", num_cpus=options.get("workers") or os.cpu_count(),
                      include_dashboard=False, object_store_memory=100 * 1024 * 1024,
                      _node_ip_address="127.0.0.1", runtime_env=env, log_to_driver=False)
     remote = ray.remote(run_task).options(
@@ -368,7 +342,7 @@ def _run_slurm(plan: dict[str, Any], indices: list[int], shard_dir: Path,
 
 # -- the driver --------------------------------------------------------------------------------
 def run_distributed(
-    spec: BenchSpec, store: ResultsStore, executor: str, shard_dir: str | Path,
+    evaluation: EvaluationPlan, store: ResultsStore, executor: str, shard_dir: str | Path,
     options: Mapping[str, Any] | None = None, log: Callable[[str], None] = print,
     languages_per_task: int | None = None,
 ) -> DistributedReport:
@@ -376,18 +350,20 @@ def run_distributed(
     options = dict(options or {})
     if executor not in ("ray", "slurm"):
         raise KakugoError(f"unknown executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
-    if not spec.models:
+    if not evaluation.models:
         raise KakugoError("no model given: pass --model (a Hub id or a local folder)")
-    cells = plan_cells(spec)  # bad names and data fail here, before anything runs
+    cells = plan_cells(evaluation)  # bad names and data fail here, before anything runs
+    sent = evaluation.to_json()  # what cannot reach a worker fails here too
+    models = evaluation.model_names()
     language_ids = list(dict.fromkeys(c.language.id for c in cells))
-    shard_dir = Path(shard_dir)
+    shard_dir = Path(shard_dir).resolve()
     shard_dir.mkdir(parents=True, exist_ok=True)
-    merge = merge_shards(shard_dir, store, replace=spec.force)  # what an earlier run left
+    merge = merge_shards(shard_dir, store, replace=evaluation.force)  # what an earlier run left
     if merge.added:
         log(f"merged {merge.added} row(s) left by an earlier run from {shard_dir}")
-    tasks = plan_tasks(spec.models, language_ids, languages_per_task)
-    stored = set() if spec.force else stored_keys(store, spec.models)
-    revisions = {m: known_revision(m) for m in spec.models}
+    tasks = plan_tasks(models, language_ids, languages_per_task)
+    stored = set() if evaluation.force else stored_keys(store, models)
+    revisions = {m.name: known_revision(m.location) for m in evaluation.models}
     done: dict[str, list[CellKey]] = {}
     indices: list[int] = []
     for task in tasks:
@@ -398,35 +374,35 @@ def run_distributed(
                 continue  # every cell of this task is in the store
         indices.append(task.index)
         done[task.model] = sorted(k for k in stored if k[0] == task.model)
-    plan = {"spec": asdict(spec), "done": done,
+    plan = {"plan": sent, "plan_digest": evaluation.digest(), "done": done,
             "tasks": [{"index": t.index, "model": t.model, "languages": list(t.languages)}
                       for t in tasks]}
     write_json_atomic(shard_dir / PLAN_FILE, plan)
-    log(f"{len(cells) * len(spec.models)} cell(s) in {len(tasks)} task(s); "
+    log(f"{len(cells) * len(models)} cell(s) in {len(tasks)} task(s); "
         f"{len(indices)} task(s) with missing cells to run on {executor}")
     computed: list[list[str]] = []
     failed: dict[str, str] = {}
     if indices:
         runner = _run_ray if executor == "ray" else _run_slurm
         computed, failed = runner(plan, indices, shard_dir, options, log)
-        after = merge_shards(shard_dir, store, replace=spec.force)
+        after = merge_shards(shard_dir, store, replace=evaluation.force)
         merge.added += after.added
         merge.same += after.same
         merge.conflicts += after.conflicts
         merge.merged_files += after.merged_files
-    missing = missing_cells(spec, cells, store, revisions)
+    missing = missing_cells(models, cells, store, revisions)
     return DistributedReport(len(tasks), [tasks[i].name for i in indices],
-                             [tuple(c) for c in computed], failed, missing, merge)  # type: ignore[misc]
+                             [(c[0], c[1], c[2]) for c in computed], failed, missing, merge)
 
 
-def missing_cells(spec: BenchSpec, cells: Sequence[Any], store: ResultsStore,
+def missing_cells(models: Sequence[str], cells: Sequence[Any], store: ResultsStore,
                   revisions: Mapping[str, str | None]) -> list[tuple[str, str, str]]:
     """Planned (model, benchmark, language) cells the store does not have (for a Hub model,
     under any revision)."""
-    stored = stored_keys(store, spec.models)
+    stored = stored_keys(store, models)
     loose = {(k[0], k[2], k[3], k[4], k[5]) for k in stored}
     out = []
-    for model in spec.models:
+    for model in models:
         for c in cells:
             key = (model, revisions[model] or "", c.benchmark.name, c.language.id, c.n_shot,
                    c.prompt_hash or "")
@@ -449,7 +425,7 @@ def summary(report: DistributedReport) -> str:
 
 
 def distributed_bench(
-    spec: BenchSpec, store: ResultsStore, executor: str, shard_dir: str | Path | None,
+    evaluation: EvaluationPlan, store: ResultsStore, executor: str, shard_dir: str | Path | None,
     languages_per_task: int | None, options: Mapping[str, Any],
 ) -> DistributedReport:
     """``kakugo bench --executor ray|slurm``: run, report on standard error, and fail in one
@@ -459,8 +435,8 @@ def distributed_bench(
     def log(message: str) -> None:
         click.echo(message, err=True)
 
-    folder = Path(shard_dir) if shard_dir else Path(f"{store.path}.shards")
-    report = run_distributed(spec, store, executor, folder, options, log, languages_per_task)
+    folder = Path(shard_dir) if shard_dir else Path(f"{store.path.absolute()}.shards")
+    report = run_distributed(evaluation, store, executor, folder, options, log, languages_per_task)
     log(summary(report))
     if report.merge.conflicts:
         raise KakugoError(f"{len(report.merge.conflicts)} stored row(s) differ from the "

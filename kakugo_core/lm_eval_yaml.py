@@ -37,9 +37,11 @@ from kakugo_core.toolkit.benchmarks import (
     PreparedTask,
     card_metadata,
     common_options,
+    limit_seed,
     prompt_hash,
 )
 from kakugo_core.toolkit.metrics import bootstrap_stderr, mean_stderr
+from kakugo_core.toolkit.sampling import sample_items, sample_key
 
 #: ``-b lm-eval:NAME`` names a task of lm-eval's own catalogue (slow: indexes all of it)
 PREFIX = "lm-eval:"
@@ -174,8 +176,8 @@ class LMEvalTask(MultipleChoiceBenchmark):
         _quiet()
         task.set_config(key="num_fewshot", value=n_shot)
         task.set_fewshot_seed(seed=FEWSHOT_SEED)
-        try:
-            task.build_all_requests(limit=limit, rank=0, world_size=1)
+        try:  # every document, then Kakugo's seeded sample: --limit means one thing everywhere
+            task.build_all_requests(limit=None, rank=0, world_size=1)
         except Exception as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
             raise KakugoError(f"lm-eval task {self.name}: cannot build requests: {first}"
@@ -190,13 +192,16 @@ class LMEvalTask(MultipleChoiceBenchmark):
             choices = [str(i.arguments[1]) for i in group]
             items.append(MCItem(str(doc_id), context, choices, self._gold(group[0].doc),
                                 {"doc": group[0].doc}))
+        seed = limit_seed(options)
+        items = sample_items(items, limit, seed, label=lambda it: it.gold)
         requests = hashlib.sha256(json.dumps(
             [[it.context, it.choices, it.gold] for it in items], ensure_ascii=False
         ).encode()).hexdigest()[:16]
         source = f"lm-eval:{task.config.dataset_path}:{requests}"
         digest = prompt_hash(benchmark=self.name, yaml=hashlib.sha256(self._yaml).hexdigest(),
                              requests=requests, n_shot=n_shot, chat=chat, n=len(items),
-                             fewshot_seed=FEWSHOT_SEED)
+                             fewshot_seed=FEWSHOT_SEED,
+                             **sample_key(limit, seed, True, len(by_doc)))
         return PreparedTask(self.name, language.id, n_shot, digest, source, items)
 
     def _gold(self, doc: Any) -> int:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kakugo_core.config import Config
 from kakugo_core.errors import KakugoError
@@ -26,6 +26,9 @@ from kakugo_core.pipeline import (
     StageOutcome,
     fingerprint,
 )
+
+if TYPE_CHECKING:
+    from kakugo_core.evaluation import EvaluationPlan
 
 #: what the paper spent per language at most, for the cost report
 PAPER_BUDGET_USD = 50.0
@@ -157,39 +160,15 @@ def run_language(language: str | Language, config: Config, options: RunOptions) 
                             cost_usd=hours * options.gpu_price_per_hour)
 
     def bench(stage_dir: Path) -> StageOutcome:
-        from kakugo_core.plugin_settings import tables
-        from kakugo_core.scoring import run_bench
-        from kakugo_core.task_files import resolve_benchmarks
+        from kakugo_core.scoring import score_plan
         from kakugo_core.teacher_cache import paid_usage
-        from kakugo_core.toolkit.sampling import parse_limit, parse_seed
 
-        cfg = config["bench"]
-        configured = resolve_benchmarks(cfg["benchmarks"], tasks_dirs=cfg["tasks_dirs"],
-                                        include_paths=cfg["include_paths"])
-        chosen = [b for b in configured if _covers(b, lang)]
-        skipped = [_name(b) for b in configured if not _covers(b, lang)]
-        if skipped:
-            options.echo(f"{lang.name} is not covered by {', '.join(skipped)}: skipped")
-        if not chosen:
-            raise KakugoError(f"no configured benchmark covers {lang.name} ({lang.id})")
-        names = [_name(b) for b in chosen]
-        backend_options: dict[str, Any] = {"batch_size": cfg["batch_size"]}
-        if cfg["backend"] in ("transformers", "hf", "huggingface"):
-            backend_options.update(device=cfg["device"], dtype=cfg["dtype"])
+        plan = bench_plan(config, lang, [base_model, str(model_dir)], stage_dir / "predictions",
+                          options.echo)
+        names = [ref.name for ref in plan.benchmarks]
+        backend_options = dict(plan.backend_options)
         with ResultsStore(db) as store:
-            results = run_bench(
-                [base_model, str(model_dir)], chosen, [lang], store=store,
-                backend=cfg["backend"], n_shot=int(cfg["n_shot"]),
-                limit=parse_limit(cfg["limit"]), data_dir=cfg["data_dir"] or None,
-                backend_options=backend_options,
-                predictions_dir=stage_dir / "predictions", progress=options.progress,
-                chat_template=bool(cfg["chat_template"]),
-                benchmark_options={"revisions": cfg["revisions"],
-                                   "max_new_tokens": cfg["max_new_tokens"],
-                                   "plugin_settings": tables(config, "benchmarks"),
-                                   "limit_seed": parse_seed(cfg["limit_seed"])},
-                n_shot_by_benchmark=cfg["n_shot_by_benchmark"],
-            )
+            results = score_plan(plan, store, progress=options.progress)
             per_model = len(results) // 2  # the base's cells, then the student's
             scores = {f"{'base' if i < per_model else 'student'}:{r.benchmark}:{s.metric}":
                       s.value for i, r in enumerate(results) for s in r.scores}
@@ -271,6 +250,23 @@ def run_language(language: str | Language, config: Config, options: RunOptions) 
             "stages": {m.stage: m.status for m in folder.manifests()}}
 
 
+def bench_plan(config: Config, lang: Language, models: list[str], predictions_dir: Path,
+               echo: Echo) -> EvaluationPlan:
+    """The bench stage's evaluation: base and student on the configured benchmarks that cover
+    ``lang`` (the others are named and skipped), built as ``kakugo bench`` builds its own."""
+    from kakugo_core.evaluation import build_plan
+
+    plan = build_plan(config, models=models, languages=[lang.id],
+                      predictions_dir=predictions_dir)
+    covered = [_covers(b, lang) for b in plan.benchmark_objects()]
+    skipped = [ref.name for ref, ok in zip(plan.benchmarks, covered, strict=True) if not ok]
+    if skipped:
+        echo(f"{lang.name} is not covered by {', '.join(skipped)}: skipped")
+    if not any(covered):
+        raise KakugoError(f"no configured benchmark covers {lang.name} ({lang.id})")
+    return plan.keep_benchmarks(covered)
+
+
 def stage_message(manifest: Manifest, ran: bool) -> str:
     """``train: done (62.3s)``, or ``train: up to date, skipped`` with no duration: the earlier
     run's time would read as if skipping took it."""
@@ -324,10 +320,6 @@ def swap_in(fresh: Path, out: Path) -> None:
         out.rename(old)
     fresh.rename(out)
     shutil.rmtree(old, ignore_errors=True)
-
-
-def _name(benchmark: str | Benchmark) -> str:
-    return benchmark if isinstance(benchmark, str) else benchmark.name
 
 
 def _covers(benchmark: str | Benchmark, lang: Language) -> bool:

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kakugo_core import __version__
 from kakugo_core.errors import KakugoError
@@ -31,6 +31,9 @@ from kakugo_core.plugins import registry
 from kakugo_core.store import ENGINE_VERSION, ResultsStore
 from kakugo_core.toolkit.benchmarks import card_metadata
 from kakugo_core.toolkit.settings import declared_settings
+
+if TYPE_CHECKING:
+    from kakugo_core.evaluation import EvaluationPlan
 
 
 @dataclass
@@ -233,33 +236,72 @@ def run_bench(
     benchmark_options: Mapping[str, Any] | None = None,
     n_shot_by_benchmark: Mapping[str, int] | None = None,
 ) -> list[BenchmarkResult]:
-    """Score every model on every benchmark x language; return one result per cell (stored
-    cells that were skipped come back without predictions). ``n_shot_by_benchmark`` gives
-    some benchmarks their own shot count instead of ``n_shot``."""
+    """Score every model on every benchmark x language from explicit values (for callers
+    without a configuration: tests, the judge); the evaluation is an
+    :class:`~kakugo_core.evaluation.EvaluationPlan` all the same, scored by :func:`score_plan`.
+    ``benchmark_options`` may hold ``revisions``, ``max_new_tokens``, ``plugin_settings`` and
+    ``limit_seed``; anything else reaches every cell as is."""
+    from kakugo_core.evaluation import EvaluationPlan, ModelRef, reference
+
     if not models:
         raise KakugoError("no model given: pass --model (a Hub id or a local folder)")
-    options: dict[str, Any] = {
-        "n_shot": n_shot, "limit": limit or None, "chat_template": chat_template,
-        "data_dir": str(data_dir) if data_dir else None, **(benchmark_options or {}),
-    }
-    cells = _plan(benchmarks, languages, options, n_shot_by_benchmark)
+    options = dict(benchmark_options or {})
+    known = {k: options.pop(k) for k in ("revisions", "max_new_tokens", "plugin_settings",
+                                          "limit_seed") if k in options}
+    plan = EvaluationPlan(
+        models=tuple(ModelRef.of(m) for m in models),
+        benchmarks=tuple(reference(b) for b in benchmarks),
+        languages=tuple(lang.id if isinstance(lang, Language) else resolve(lang).id
+                        for lang in languages),
+        n_shot=n_shot, shots=dict(n_shot_by_benchmark or {}), limit=limit or None,
+        limit_seed=int(known.get("limit_seed", 0)), backend=backend,
+        backend_options=dict(backend_options or {}), chat_template=chat_template,
+        data_dir=str(data_dir) if data_dir else None,
+        predictions_dir=str(predictions_dir) if predictions_dir else None,
+        revisions=dict(known.get("revisions") or {}),
+        max_new_tokens=known.get("max_new_tokens"),
+        plugin_settings=dict(known.get("plugin_settings") or {}), force=force,
+        extra_options=options,
+    ).with_objects(list(benchmarks))
+    return score_plan(plan, store, progress=progress)
+
+
+def plan_cells(plan: EvaluationPlan) -> list[Cell]:
+    """The plan's benchmark x language cells, with their prompt hashes: every name, language
+    and data file is checked here, before a model loads."""
+    options = plan.cell_options()
+    if options.get("max_new_tokens") is None:
+        options.pop("max_new_tokens")
+    return _plan(plan.benchmark_objects(), plan.languages, options, plan.shots)
+
+
+def score_plan(
+    plan: EvaluationPlan, store: ResultsStore, *, progress: bool = True
+) -> list[BenchmarkResult]:
+    """Score every model of ``plan`` on every benchmark x language into ``store``; return one
+    result per cell (stored cells that were skipped come back without predictions)."""
+    if not plan.models:
+        raise KakugoError("no model given: pass --model (a Hub id or a local folder)")
+    cells = plan_cells(plan)
     store.check_writable()  # a store or folder we cannot write fails now, not after scoring
+    predictions_dir = Path(plan.predictions_dir) if plan.predictions_dir else None
     if predictions_dir:
-        check_writable_folder(Path(predictions_dir), "predictions")
-    backend_factory = registry("backends").get(backend).factory
+        check_writable_folder(predictions_dir, "predictions")
+    backend_factory = registry("backends").get(plan.backend).factory
     results: list[BenchmarkResult] = []
     bars = _Progress(progress)
-    with bars.running(len(cells) * len(models)):
-        for model in models:
+    with bars.running(len(cells) * len(plan.models)):
+        for ref in plan.models:
+            model = ref.name
             scorer: Backend | None = None
             try:
                 for cell in cells:
                     label = f"{model_slug(model)} {cell.benchmark.name} {cell.language.id}"
                     if scorer is None:
                         bars.start_cell(f"loading {model}", None)
-                        scorer = backend_factory(model, **dict(backend_options or {}))
+                        scorer = backend_factory(ref.location, **dict(plan.backend_options))
                     revision = scorer.revision or ""
-                    if (not force and cell.prompt_hash is not None and store.has(
+                    if (not plan.force and cell.prompt_hash is not None and store.has(
                             model, revision, cell.benchmark.name, cell.language.id, cell.n_shot,
                             cell.prompt_hash)):
                         bars.log(f"{label}: already in the store, skipped (--force reruns)")
@@ -274,9 +316,9 @@ def run_bench(
                     result.model, result.model_revision = model, revision
                     if predictions_dir:
                         write_predictions(
-                            Path(predictions_dir) / model_slug(model) / result.benchmark
+                            predictions_dir / model_slug(model) / result.benchmark
                             / f"{result.language}.jsonl", result.predictions)
-                    versions = _versions(scorer, backend)
+                    versions = _versions(scorer, plan.backend)
                     if result.data_source:
                         versions["data_source"] = result.data_source
                     versions.update({k: v for k, v in cell.identity.items() if k != "name"})

@@ -102,12 +102,10 @@ def bench(
     Example (offline, tiny model, real SIB-200 items):
       kakugo tiny-model tiny && kakugo bench -m tiny -b sib200 -l jav_Latn --limit 70
     """
-    from kakugo_core.config import load_config, section
-    from kakugo_core.plugin_settings import settings_for, tables
-    from kakugo_core.scoring import lm_eval_schema, run_bench
+    from kakugo_core.config import load_config
+    from kakugo_core.evaluation import build_plan
+    from kakugo_core.scoring import lm_eval_schema, score_plan
     from kakugo_core.store import ResultsStore
-    from kakugo_core.task_files import default_shots, resolve_benchmarks
-    from kakugo_core.toolkit.sampling import parse_limit, parse_seed
 
     if shard:
         from kakugo_core.distributed import run_shard
@@ -119,96 +117,63 @@ def bench(
         return
     if not language_names:
         raise click.UsageError("give --languages (names, ISO codes or FLORES ids)")
-    config = load_config(config_file, overrides)
-    cfg = section(config, "bench")
-    names = resolve_benchmarks(_split(benchmark_names) or list(cfg["benchmarks"]),
-                               tasks_dirs=tasks_dirs or cfg["tasks_dirs"],
-                               include_paths=include_paths or cfg["include_paths"])
-    languages = _split(language_names)
-    backend_name = backend or cfg["backend"]
-    backend_options = {"batch_size": batch_size or cfg["batch_size"]}
-    if backend_name in ("transformers", "hf", "huggingface"):
-        backend_options.update(device=device or cfg["device"], dtype=cfg["dtype"])
-    elif device:
-        backend_options["device"] = device
-    backend_options.update(settings_for(config, "backends", backend_name))
-    n = cfg["n_shot"] if n_shot is None else n_shot
-    limit = parse_limit(cfg["limit"]) if limit is None else (limit or None)
-    seed = parse_seed(cfg["limit_seed"] if limit_seed is None else limit_seed)
-    if export_dir:
-        _export(export_dir, names, languages, {
-            "n_shot": n, "limit": limit, "limit_seed": seed,
-            "data_dir": data_dir or cfg["data_dir"] or None,
-            "chat_template": False, "revisions": cfg["revisions"],
-            "max_new_tokens": cfg["max_new_tokens"]})
-        return
-    if not models:
+    if not models and not export_dir:
         raise click.UsageError("give at least one -m/--model (a Hub id or a local folder)")
-    store = ResultsStore(db or cfg["db"] or None)
+    config = load_config(config_file, overrides)
+    plan = build_plan(
+        config, models=list(models), languages=_split(language_names),
+        benchmarks=_split(benchmark_names) or None, tasks_dirs=tasks_dirs,
+        include_paths=include_paths, n_shot=n_shot, limit=limit, limit_seed=limit_seed,
+        backend=backend, batch_size=batch_size, device=device, chat_template=chat_template,
+        data_dir=data_dir, predictions_dir=predictions_dir, force=force)
+    if export_dir:
+        _export(export_dir, plan)
+        return
+    store = ResultsStore(db or config["bench"]["db"] or None)
+    names = [ref.name for ref in plan.benchmarks]
     if executor != "local":
-        from kakugo_core.distributed import BenchSpec, distributed_bench
+        from kakugo_core.distributed import distributed_bench
 
         if as_json:
             store.close()
             raise click.UsageError("--json works with --executor local only; read the merged "
                                    "results with `kakugo leaderboard --format json`")
-
         try:
-            distributed_bench(BenchSpec(
-                list(models), names, languages, backend=backend_name, n_shot=n,
-                limit=(cfg["limit"] if limit is None else limit) or None,
-                data_dir=data_dir or cfg["data_dir"] or None, force=force,
-                backend_options=backend_options,
-                predictions_dir=predictions_dir or cfg["predictions_dir"] or None,
-                chat_template=cfg["chat_template"] if chat_template is None else chat_template,
-                benchmark_options={"revisions": cfg["revisions"],
-                                   "max_new_tokens": cfg["max_new_tokens"]},
-                n_shot_by_benchmark=cfg["n_shot_by_benchmark"] if n_shot is None else None,
-            ), store, executor, shard_dir, languages_per_task, {
+            distributed_bench(plan, store, executor, shard_dir, languages_per_task, {
                 "workers": workers, "gpus_per_task": gpus_per_task, "max_retries": max_retries})
-            _print_table(store, list(models), [], None, names, languages)
+            _print_table(store, plan.model_names(), [], None, names, list(plan.languages))
         finally:
             store.close()
         return
     try:
-        results = run_bench(
-            list(models), names, languages, store=store, backend=backend_name, n_shot=n,
-            limit=limit,
-            data_dir=data_dir or cfg["data_dir"] or None, force=force,
-            backend_options=backend_options,
-            predictions_dir=predictions_dir or cfg["predictions_dir"] or None,
-            progress=not (no_progress or as_json),
-            chat_template=cfg["chat_template"] if chat_template is None else chat_template,
-            benchmark_options={"revisions": cfg["revisions"],
-                               "max_new_tokens": cfg["max_new_tokens"],
-                               "plugin_settings": tables(config, "benchmarks"),
-                               "limit_seed": seed},
-            n_shot_by_benchmark=(default_shots(names, cfg["n_shot_by_benchmark"])
-                                 if n_shot is None else None),
-        )
+        results = score_plan(plan, store, progress=not (no_progress or as_json))
         if as_json:
             out = []
-            for model in models:
+            for model in plan.model_names():
                 mine = [r for r in results if r.model == model]
                 out.append(lm_eval_schema(mine, model, mine[0].model_revision if mine else ""))
             click.echo(json.dumps(out, indent=2, ensure_ascii=False))
             return
         shots = {r.n_shot for r in results}  # a benchmark may fix its own (e.g. 0-shot)
-        _print_table(store, list(models), results, shots.pop() if len(shots) == 1 else None)
+        _print_table(store, plan.model_names(), results, shots.pop() if len(shots) == 1 else None)
     finally:
         store.close()
 
 
-def _export(
-    out_dir: str, names: list[Any], languages: list[str], options: dict[str, Any]
-) -> None:
+def _export(out_dir: str, plan: Any) -> None:
     from kakugo_core.languages import resolve
     from kakugo_core.lm_eval_tasks import export_task
     from kakugo_core.plugins import registry
 
-    benches = [registry("benchmarks").create(n) if isinstance(n, str) else n for n in names]
-    langs = [resolve(lang) for lang in languages]
-    tasks = [export_task(b, lang, out_dir, options).stem for b in benches for lang in langs]
+    options = {"n_shot": plan.n_shot, "limit": plan.limit, "limit_seed": plan.limit_seed,
+               "data_dir": plan.data_dir, "chat_template": False,
+               "revisions": dict(plan.revisions), "max_new_tokens": plan.max_new_tokens}
+    benches = [registry("benchmarks").create(n) if isinstance(n, str) else n
+               for n in plan.benchmark_objects()]
+    langs = [resolve(lang) for lang in plan.languages]
+    tasks = [export_task(b, lang, out_dir, {**options, "n_shot": plan.shots.get(b.name,
+                                                                               plan.n_shot)}
+                         ).stem for b in benches for lang in langs]
     click.echo(f"wrote {len(tasks)} lm-eval task(s) to {out_dir}; run them with:")
     click.echo(f"  lm_eval --model hf --model_args pretrained=MODEL --include_path {out_dir} "
                f"--tasks {','.join(tasks)}")
