@@ -257,9 +257,9 @@ def _passes(raw: Sequence[Any]) -> bool:
     return True
 
 
-#: (store path, bad rows) already warned about in this process: one warning per store, even
-#: when a command reads it twice
-_WARNED: set[tuple[str, int]] = set()
+#: stores already warned about in this process: one warning per store, even when a command
+#: reads it twice (the leaderboard's site reads everything, then its models' rows again)
+_WARNED: set[str] = set()
 
 
 def default_db_path() -> Path:
@@ -636,8 +636,8 @@ class ResultsStore:
                 if strict:
                     raise exc.at(self.path) from None
                 bad.append(exc)
-        if bad and (str(self.path.absolute()), len(bad)) not in _WARNED:
-            _WARNED.add((str(self.path.absolute()), len(bad)))
+        if bad and str(self.path.absolute()) not in _WARNED:
+            _WARNED.add(str(self.path.absolute()))
             log.warning("%s: skipped %d bad row(s) that no command can use (the first: %s: %s "
                         "%s); see docs/store.md, \"One door\"", self.path, len(bad), bad[0].row,
                         bad[0].field, bad[0].problem)
