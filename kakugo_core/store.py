@@ -14,14 +14,15 @@ open the file read-only, so they never create, migrate or rewrite it.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
 import os
 import random
+import re
 import sqlite3
 import time
-import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -150,19 +151,31 @@ def _label(model: object, benchmark: object, language: object, metric: object) -
             f"{_short(language)}, metric {_short(metric)}")
 
 
+#: control characters (Unicode category Cc): never in a stored text
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
 def _control(text: str) -> bool:
-    return any(unicodedata.category(ch) == "Cc" for ch in text)
+    return _CONTROL.search(text) is not None
 
 
-def _name_problem(value: object, unsafe: frozenset[str] | None) -> str | None:
-    """What is wrong with a name (None: nothing); ``unsafe`` characters are refused too, and
-    so are the path segments ``.`` and ``..``."""
-    if not isinstance(value, str) or not value.strip():
+def _name_problem(value: object, unsafe: bool) -> str | None:
+    """What is wrong with a name (None: nothing); with ``unsafe``, :data:`UNSAFE_NAME_CHARS`
+    and the path segments ``.`` and ``..`` are refused too."""
+    if not isinstance(value, str):
+        return "must be a non-empty text"
+    return _text_problem(value, unsafe)
+
+
+@functools.lru_cache(maxsize=4096)
+def _text_problem(value: str, unsafe: bool) -> str | None:
+    """:func:`_name_problem` of a text (cached: a store repeats its names on every row)."""
+    if not value.strip():
         return "must be a non-empty text"
     if _control(value):
         return f"{_short(value)} holds a control character"
-    if unsafe is not None:
-        bad = sorted(set(value) & unsafe)
+    if unsafe:
+        bad = sorted(set(value) & UNSAFE_NAME_CHARS)
         if bad:
             return (f"{_short(value)} holds {' '.join(bad)} (a path separator or a character "
                     "HTML gives a meaning to)")
@@ -185,6 +198,7 @@ def _is_finite(value: object) -> bool:
         return False
 
 
+@functools.lru_cache(maxsize=1024)
 def metric_range(metric: str) -> tuple[float, float] | None:
     """The range :data:`METRIC_RANGES` gives ``metric`` (None: any finite value)."""
     if metric in METRIC_RANGES:
@@ -198,7 +212,7 @@ def metric_range(metric: str) -> tuple[float, float] | None:
 def _problem(row: ResultRow) -> tuple[str, str] | None:
     """The first (field, problem) of ``row``, None when the door lets it in."""
     for name in ("model", "benchmark", "language", "metric"):
-        why = _name_problem(getattr(row, name), None if name == "model" else UNSAFE_NAME_CHARS)
+        why = _name_problem(getattr(row, name), name != "model")
         if why:
             return name, why
     for name in ("revision", "prompt_hash", "created"):
