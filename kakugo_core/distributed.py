@@ -17,10 +17,12 @@ task is just ``kakugo bench --shard I/N --shard-dir DIR``, and a Ray task reads 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shlex
 import socket
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -33,7 +35,7 @@ from kakugo_core.errors import KakugoError
 from kakugo_core.evaluation import EvaluationPlan
 from kakugo_core.files import model_folder_revision, write_json_atomic, write_text_atomic
 from kakugo_core.scoring import model_slug, plan_cells, score_plan
-from kakugo_core.store import ENGINE_VERSION, ResultRow, ResultsStore
+from kakugo_core.store import ENGINE_VERSION, BadRowError, ResultRow, ResultsStore, validate_row
 
 EXECUTORS = ("local", "ray", "slurm")
 PLAN_FILE = "plan.json"
@@ -112,8 +114,9 @@ def stored_keys(store: ResultsStore, models: Sequence[str]) -> set[CellKey]:
 
 
 # -- merging -----------------------------------------------------------------------------------
+#: a stored row's key: the results table's primary key, the engine version included
 _COLUMNS = ("model", "revision", "benchmark", "language", "n_shot", "prompt_hash", "metric",
-            "value", "stderr", "n", "created", "versions")
+            "engine")
 
 
 def _same(a: ResultRow, b: ResultRow) -> bool:
@@ -122,34 +125,44 @@ def _same(a: ResultRow, b: ResultRow) -> bool:
 
 def merge_rows(rows: Iterable[ResultRow], dest: ResultsStore, replace: bool = False,
                source: str = "") -> MergeReport:
-    """Insert ``rows`` into ``dest`` in one transaction, keeping their creation time and
-    versions. A row whose key is stored with another value is a conflict: reported and left
+    """Insert ``rows`` into ``dest`` in one transaction, keeping their creation time, versions
+    and engine version, through the store's one door (one bad row refuses them all, nothing
+    written). A row whose key is stored with other numbers is a conflict: reported and left
     as stored, unless ``replace`` (``--force`` reruns)."""
-    report = MergeReport()
-    conn = dest._connect()
-    key_sql = " AND ".join(f"{c}=?" for c in _COLUMNS[:7])
-    with conn:
-        for row in rows:
-            key = (row.model, row.revision, row.benchmark, row.language, row.n_shot,
-                   row.prompt_hash, row.metric)
-            found = conn.execute(f"SELECT value, stderr, n FROM results WHERE {key_sql}",
-                                 key).fetchone()
-            if found is not None and (found[0], found[1], found[2]) == (
-                    row.value, row.stderr, row.n):
+    batch = list(rows)
+    key_sql = " AND ".join(f"{c}=?" for c in _COLUMNS)
+    for row in batch:  # refuse a bad row before taking the write lock
+        try:
+            validate_row(row)
+        except BadRowError as exc:
+            where = f"{dest.path}" + (f" (from {source})" if source else "")
+            raise exc.at(where, "nothing was written") from None
+
+    def work(conn: sqlite3.Connection) -> MergeReport:
+        report = MergeReport()  # afresh on every try
+        chosen: dict[tuple[Any, ...], ResultRow] = {}
+        for row in batch:
+            key = tuple(getattr(row, c) for c in _COLUMNS)
+            found = chosen.get(key)
+            if found is None:
+                stored = conn.execute(f"SELECT value, stderr, n FROM results WHERE {key_sql}",
+                                      key).fetchone()
+                if stored is not None:
+                    found = dataclasses.replace(row, value=stored[0], stderr=stored[1],
+                                                n=stored[2])
+            if found is not None and _same(found, row):
                 report.same += 1
                 continue
             if found is not None and not replace:
                 report.conflicts.append(
-                    f"{source}: {row.model} {row.benchmark} {row.language} {row.metric}: "
-                    f"stored {found[0]!r}, shard {row.value!r}")
+                    f"{source}: {row.model} {row.benchmark} {row.language} {row.metric} "
+                    f"engine {row.engine}: stored {found.value!r}, shard {row.value!r}")
                 continue
-            conn.execute(
-                f"INSERT OR REPLACE INTO results ({','.join(_COLUMNS)}) VALUES "
-                f"({','.join('?' * len(_COLUMNS))})",
-                (*key, row.value, row.stderr, row.n, row.created,
-                 json.dumps(row.versions, sort_keys=True)))
-            report.added += 1
-    return report
+            chosen[key] = row
+        report.added = dest.insert_rows(chosen.values(), conn, source=source)
+        return report
+
+    return dest.transaction(work, "merge")
 
 
 def merge_shards(shard_dir: Path, dest: ResultsStore, replace: bool = False,
@@ -159,7 +172,7 @@ def merge_shards(shard_dir: Path, dest: ResultsStore, replace: bool = False,
     total = MergeReport()
     for path in sorted(Path(shard_dir).glob("task-*.sqlite")):
         with ResultsStore(path) as shard:
-            rows = shard.rows()
+            rows = shard.rows(strict=True)
         report = merge_rows(rows, dest, replace=replace, source=path.name)
         total.added += report.added
         total.same += report.same

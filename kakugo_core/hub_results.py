@@ -10,13 +10,16 @@ Each result becomes a store row keyed by the repository id as the model and the 
 revision, with ``prompt_hash`` ``"imported"`` and its provenance in ``versions``: ``source``
 (``hub:OWNER/NAME (model-index)`` or ``(.eval_results/FILE)``), ``source_commit`` and
 ``source_url``. Mapping rules: a dataset id Kakugo knows (``Davlan/sib200``) becomes its
-benchmark name (``sib200``), any other id is kept; the dataset config (or the task id) is the
+benchmark name (``sib200``), any other id is kept with its ``/`` as ``__`` (the id itself in
+``versions["source_dataset"]``); the dataset config (or the task id) is the
 language, resolved to its FLORES code when the registry knows it; the metric is the stored
 metric name Kakugo wrote (``acc (3-shot)``), else the metric type (``accuracy`` -> ``acc``);
 the shot count comes from ``N-shot`` in the metric name or notes (0 when absent); a percentage
 (a fraction-type metric above 1) is divided by 100, so hand-written cards join the same
 columns. Importing the same commit again changes nothing; a value that differs from a stored
-one for the same key is reported, not written.
+one for the same key is reported, not written. Every row passes the store's one door
+(:func:`kakugo_core.store.validate_row`): a card with a bad value (a NaN, an accuracy above
+100 %, a language such as ``../x``) refuses the whole import, and nothing is written.
 """
 
 from __future__ import annotations
@@ -27,10 +30,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kakugo_core.errors import KakugoError
-from kakugo_core.store import ResultRow, ResultsStore
+from kakugo_core.store import IMPORTED, ResultRow, ResultsStore
 
-IMPORTED = "imported"
-#: Hub metric types -> Kakugo metric names
 METRIC_NAMES = {"accuracy": "acc", "acc": "acc", "f1": "macro_f1", "macro_f1": "macro_f1",
                 "chrf": "chrf", "bleu": "bleu", "exact_match": "exact_match"}
 FRACTION_METRICS = frozenset({"acc", "macro_f1", "exact_match", "acc_norm"})
@@ -52,12 +53,14 @@ class ImportReport:
 
 
 def _benchmark(dataset_id: str) -> str:
+    """The benchmark name of a Hub dataset id: Kakugo's own name for one it knows, else the id
+    with ``/`` written as ``__`` (a benchmark name is a file name of the site, never a path)."""
     from kakugo_core.toolkit.cards import KNOWN_BENCHMARKS
 
     for name, info in KNOWN_BENCHMARKS.items():
         if info.hub_dataset.lower() == dataset_id.lower():
             return name
-    return dataset_id
+    return dataset_id.replace("/", "__")
 
 
 def _language(code: str) -> str:
@@ -82,14 +85,19 @@ def _scaled(metric: str, value: float) -> float:
     return value / 100.0 if metric in FRACTION_METRICS and value > 1.0 else value
 
 
-def _row(repo: str, sha: str, benchmark: str, language: str, n_shot: int, metric: str,
+def _row(repo: str, sha: str, dataset: str, language: str, n_shot: int, metric: str,
          value: float, stderr: float | None, n: int, created: str, source: str, url: str
          ) -> ResultRow:
+    """One imported row; ``dataset`` is the card's dataset id, kept in ``versions`` where the
+    benchmark name is not Kakugo's own."""
+    benchmark = _benchmark(dataset)
+    if benchmark == dataset:
+        dataset = ""
     return ResultRow(repo, sha, benchmark, language, n_shot, IMPORTED, metric,
                      _scaled(metric, float(value)),
                      None if stderr is None else _scaled(metric, float(stderr)), n, created,
                      {"source": f"hub:{repo} ({source})", "source_commit": sha,
-                      "source_url": url})
+                      "source_url": url, **({"source_dataset": dataset} if dataset else {})})
 
 
 def rows_from_model_index(repo: str, sha: str, card_text: str, created: str, url: str
@@ -111,7 +119,7 @@ def rows_from_model_index(repo: str, sha: str, card_text: str, created: str, url
         n_shot = int(shot.group(1)) if shot else int(args.get("num_fewshot", args.get(
             "n_shot", 0)) or 0)
         language = _language(result.dataset_config or "") if result.dataset_config else "all"
-        out.append(_row(repo, sha, _benchmark(result.dataset_type), language, n_shot, metric,
+        out.append(_row(repo, sha, result.dataset_type, language, n_shot, metric,
                         result.metric_value, None, 0, created, "model-index", url))
     return out
 
@@ -144,7 +152,7 @@ def rows_from_eval_results(repo: str, sha: str, name: str, text: str, created: s
         if match and match.group("se") != "n/a":
             stderr = float(match.group("se"))
         date = str(entry.get("date") or created)
-        out.append(_row(repo, sha, _benchmark(str(dataset["id"])), _language(language), n_shot,
+        out.append(_row(repo, sha, str(dataset["id"]), _language(language), n_shot,
                         metric, value, stderr, n, date, name, url))
     return out
 

@@ -14,9 +14,13 @@ open the file read-only, so they never create, migrate or rewrite it.
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
+import math
 import os
 import random
+import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -26,6 +30,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from kakugo_core.errors import KakugoError
+from kakugo_core.toolkit.metrics import PROPORTION_METRICS
+
+log = logging.getLogger("kakugo")
 
 #: the store's schema version (``PRAGMA user_version``); 0 is the unversioned first schema
 SCHEMA_VERSION = 1
@@ -58,6 +65,20 @@ CREATE TABLE results (
     engine      INTEGER NOT NULL DEFAULT 1,
     PRIMARY KEY (model, revision, benchmark, language, n_shot, prompt_hash, metric, engine)
 )"""
+
+#: the prompt hash of rows imported from a Hub card; the only rows whose n may be 0 (a card that
+#: gives no sample count)
+IMPORTED = "imported"
+#: the value range of a metric the door knows, by exact name or by a prefix ending in ``*``:
+#: shares of items and F1 in [0, 1], chrF++ and BLEU in [0, 100]; any other metric need only
+#: be finite
+METRIC_RANGES: dict[str, tuple[float, float]] = {
+    **dict.fromkeys(sorted(PROPORTION_METRICS | {"macro_f1", "f1"}), (0.0, 1.0)),
+    "chrf*": (0.0, 100.0), "bleu*": (0.0, 100.0),
+}
+#: characters a benchmark, language or metric name may not hold: path separators (names become
+#: file names of the site) and what HTML gives a meaning to
+UNSAFE_NAME_CHARS = frozenset('/\\<>"&')
 
 T = TypeVar("T")
 
@@ -102,6 +123,157 @@ class ResultRow:
                 self.prompt_hash, self.metric, float(self.value),
                 None if self.stderr is None else float(self.stderr), int(self.n), self.created,
                 json.dumps(self.versions or {}, sort_keys=True), int(self.engine))
+
+
+class BadRowError(KakugoError):
+    """A row the store's door refuses: names where it was met, the row and the field."""
+
+    def __init__(self, row: str, field: str, problem: str, where: str = "",
+                 outcome: str = "") -> None:
+        self.row, self.field, self.problem, self.where = row, field, problem, where
+        self.outcome = outcome
+        super().__init__(f"{where + ': ' if where else ''}bad row ({row}): {field} {problem}"
+                         + (f"; {outcome}" if outcome else ""))
+
+    def at(self, where: str | Path, outcome: str = "") -> BadRowError:
+        """The same refusal, said of the store (or source) ``where`` with what came of it."""
+        return BadRowError(self.row, self.field, self.problem, str(where), outcome)
+
+
+def _short(value: object, limit: int = 60) -> str:
+    """``repr(value)``, cut to ``limit`` characters (one line, whatever the value holds)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _label(model: object, benchmark: object, language: object, metric: object) -> str:
+    return (f"model {_short(model)}, benchmark {_short(benchmark)}, language "
+            f"{_short(language)}, metric {_short(metric)}")
+
+
+#: control characters (Unicode category Cc): never in a stored text
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def _control(text: str) -> bool:
+    return _CONTROL.search(text) is not None
+
+
+def _name_problem(value: object, unsafe: bool) -> str | None:
+    """What is wrong with a name (None: nothing); with ``unsafe``, :data:`UNSAFE_NAME_CHARS`
+    and the path segments ``.`` and ``..`` are refused too."""
+    if not isinstance(value, str):
+        return "must be a non-empty text"
+    return _text_problem(value, unsafe)
+
+
+@functools.lru_cache(maxsize=4096)
+def _text_problem(value: str, unsafe: bool) -> str | None:
+    """:func:`_name_problem` of a text (cached: a store repeats its names on every row)."""
+    if not value.strip():
+        return "must be a non-empty text"
+    if _control(value):
+        return f"{_short(value)} holds a control character"
+    if unsafe:
+        bad = sorted(set(value) & UNSAFE_NAME_CHARS)
+        if bad:
+            return (f"{_short(value)} holds {' '.join(bad)} (a path separator or a character "
+                    "HTML gives a meaning to)")
+        if value in (".", ".."):
+            return f"{_short(value)} is a path segment"
+    return None
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_finite(value: object) -> bool:
+    """A finite int or float (not a bool, not an int too large for a float)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+@functools.lru_cache(maxsize=1024)
+def metric_range(metric: str) -> tuple[float, float] | None:
+    """The range :data:`METRIC_RANGES` gives ``metric`` (None: any finite value)."""
+    if metric in METRIC_RANGES:
+        return METRIC_RANGES[metric]
+    for name, span in METRIC_RANGES.items():
+        if name.endswith("*") and metric.startswith(name[:-1]):
+            return span
+    return None
+
+
+def _problem(row: ResultRow) -> tuple[str, str] | None:
+    """The first (field, problem) of ``row``, None when the door lets it in."""
+    for name in ("model", "benchmark", "language", "metric"):
+        why = _name_problem(getattr(row, name), name != "model")
+        if why:
+            return name, why
+    for name in ("revision", "prompt_hash", "created"):
+        value = getattr(row, name)
+        if not isinstance(value, str) or _control(value):
+            return name, f"{_short(value)} must be a text without control characters"
+    if not _is_int(row.n_shot) or row.n_shot < 0:
+        return "n_shot", f"{_short(row.n_shot)} must be a whole number >= 0"
+    if not _is_finite(row.value):
+        return "value", f"{_short(row.value)} must be a finite number"
+    span = metric_range(row.metric)
+    if span and not span[0] <= row.value <= span[1]:
+        return "value", (f"{_short(row.value)} is outside [{span[0]:g}, {span[1]:g}], the "
+                         f"range of {row.metric}")
+    if row.stderr is not None and (not _is_finite(row.stderr) or row.stderr < 0):
+        return "stderr", f"{_short(row.stderr)} must be empty or a finite number >= 0"
+    least = 0 if row.prompt_hash == IMPORTED else 1
+    if not _is_int(row.n) or row.n < least:
+        return "n", f"{_short(row.n)} must be a whole number >= {least}"
+    if not isinstance(row.versions, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in row.versions.items()):
+        return "versions", f"{_short(row.versions)} must be a JSON object of texts"
+    if not _is_int(row.engine) or row.engine < 1:
+        return "engine", f"{_short(row.engine)} must be a whole number >= 1"
+    return None
+
+
+def validate_row(row: ResultRow) -> None:
+    """The store's one door: raise :class:`BadRowError` naming the row and the first field that
+    breaks a rule (docs/store.md, "One door")."""
+    found = _problem(row)
+    if found:
+        raise BadRowError(_label(row.model, row.benchmark, row.language, row.metric), *found)
+
+
+def _parse(raw: Sequence[Any]) -> ResultRow:
+    """A row as stored (:data:`COLUMNS` order) read through the door."""
+    (model, revision, benchmark, language, n_shot, prompt_hash, metric, value, stderr, n,
+     created, versions, engine) = raw
+    try:
+        parsed = json.loads(versions) if isinstance(versions, str) else versions
+    except ValueError:
+        raise BadRowError(_label(model, benchmark, language, metric), "versions",
+                          f"{_short(versions)} is not JSON") from None
+    row = ResultRow(model, revision, benchmark, language, n_shot, prompt_hash, metric, value,
+                    stderr, n, created, parsed, engine)
+    validate_row(row)
+    return row
+
+
+def _passes(raw: Sequence[Any]) -> bool:
+    try:
+        _parse(raw)
+    except BadRowError:
+        return False
+    return True
+
+
+#: stores already warned about in this process: one warning per store, even when a command
+#: reads it twice (the leaderboard's site reads everything, then its models' rows again)
+_WARNED: set[str] = set()
 
 
 def default_db_path() -> Path:
@@ -362,11 +534,12 @@ class ResultsStore:
         self, model: str, revision: str, benchmark: str, language: str, n_shot: int,
         prompt_hash: str, engine: int = ENGINE_VERSION,
     ) -> bool:
-        """Whether this cell was already computed (by this scoring engine)."""
+        """Whether this cell was already computed (by this scoring engine): a row of it that
+        passes the door is stored (a bad one is scored again, and replaced)."""
         conn = self._connect()
         if self._version is None:
             return False
-        sql = ("SELECT 1 FROM results WHERE model=? AND revision=? AND benchmark=? AND "
+        sql = (self._select() + " WHERE model=? AND revision=? AND benchmark=? AND "
                "language=? AND n_shot=? AND prompt_hash=?")
         args: list[Any] = [model, revision, benchmark, language, n_shot, prompt_hash]
         if self._version >= 1:
@@ -374,8 +547,8 @@ class ResultsStore:
             args.append(engine)
         elif engine != 1:
             return False
-        return self._retry(lambda: conn.execute(sql + " LIMIT 1", args).fetchone(),
-                           "read") is not None
+        found = self._retry(lambda: conn.execute(sql, args).fetchall(), "read")
+        return any(_passes(raw) for raw in found)
 
     def put(
         self,
@@ -392,14 +565,34 @@ class ResultsStore:
         """Store (metric, value, stderr, n) scores of one cell in one transaction, replacing
         any earlier ones for the same key."""
         created = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        rows = [
+        self.insert_rows([
             ResultRow(model, revision, benchmark, language, n_shot, prompt_hash, metric,
-                      value, stderr, n, created, dict(versions or {}), engine).as_tuple()
+                      value, stderr, n, created, dict(versions or {}), engine)
             for metric, value, stderr, n in scores
-        ]
-        self.transaction(lambda conn: conn.executemany(
-            f"INSERT OR REPLACE INTO results ({', '.join(COLUMNS)}) VALUES "
-            f"({','.join('?' * len(COLUMNS))})", rows))
+        ])
+
+    def insert_rows(self, rows: Iterable[ResultRow], conn: sqlite3.Connection | None = None,
+                    source: str = "") -> int:
+        """The one way rows enter the store: every row passes :func:`validate_row` first (one
+        bad row refuses them all, a one-line :class:`BadRowError` naming this store, the row and
+        the field), then all are written, replacing rows of the same key. In their own
+        transaction, or in the caller's (``conn``, from :meth:`transaction`). ``source`` says
+        where the rows came from, in the refusal. Returns the number of rows written."""
+        batch = list(rows)
+        for row in batch:
+            try:
+                validate_row(row)
+            except BadRowError as exc:
+                where = f"{self.path}" + (f" (from {source})" if source else "")
+                raise exc.at(where, "nothing was written") from None
+        sql = (f"INSERT OR REPLACE INTO results ({', '.join(COLUMNS)}) VALUES "
+               f"({','.join('?' * len(COLUMNS))})")
+        values = [row.as_tuple() for row in batch]
+        if conn is not None:
+            conn.executemany(sql, values)
+        elif values:
+            self.transaction(lambda c: c.executemany(sql, values))
+        return len(values)
 
     def put_result(self, model: str, revision: str, result: Any, versions: dict[str, str]) -> None:
         """Store a :class:`kakugo_core.interfaces.BenchmarkResult`."""
@@ -420,9 +613,12 @@ class ResultsStore:
         benchmarks: Sequence[str] | None = None,
         languages: Sequence[str] | None = None,
         metrics: Sequence[str] | None = None,
+        strict: bool = False,
     ) -> list[ResultRow]:
         """Stored rows, filtered by any of the given lists; for each key the newest engine's
-        and then the newest row comes last."""
+        and then the newest row comes last. A row the door would refuse (written by an older
+        Kakugo or by hand) is skipped with one warning that counts them; ``strict`` raises
+        :class:`BadRowError` for the first instead."""
         conn = self._connect()
         if self._version is None:
             return []
@@ -440,21 +636,30 @@ class ResultsStore:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY model, benchmark, language, metric, 13, created"
         found = self._retry(lambda: conn.execute(sql, args).fetchall(), "read")
-        out = []
-        for row in found:
-            (model, revision, benchmark, language, n_shot, prompt_hash, metric, value, stderr, n,
-             created, versions, engine) = row
-            out.append(ResultRow(model, revision, benchmark, language, n_shot, prompt_hash, metric,
-                                 value, stderr, n, created, json.loads(versions), engine))
+        return self._through_door(found, strict)
+
+    def _through_door(self, found: Iterable[Sequence[Any]], strict: bool) -> list[ResultRow]:
+        """Stored rows that pass the door; the others are skipped with one warning per store
+        (or, ``strict``, the first raises)."""
+        out: list[ResultRow] = []
+        bad: list[BadRowError] = []
+        for raw in found:
+            try:
+                out.append(_parse(raw))
+            except BadRowError as exc:
+                if strict:
+                    raise exc.at(self.path) from None
+                bad.append(exc)
+        if bad and str(self.path.absolute()) not in _WARNED:
+            _WARNED.add(str(self.path.absolute()))
+            log.warning("%s: skipped %d bad row(s) that no command can use (the first: %s: %s "
+                        "%s); see docs/store.md, \"One door\"", self.path, len(bad), bad[0].row,
+                        bad[0].field, bad[0].problem)
         return out
 
     def models(self) -> list[str]:
-        """Every model with at least one result."""
-        conn = self._connect()
-        if self._version is None:
-            return []
-        return [r[0] for r in self._retry(lambda: conn.execute(
-            "SELECT DISTINCT model FROM results ORDER BY model").fetchall(), "read")]
+        """Every model with at least one (good) result."""
+        return sorted({row.model for row in self.rows()})
 
     def info(self) -> dict[str, Any]:
         """Schema version, journal mode and counts, for ``kakugo store info``."""
@@ -463,30 +668,33 @@ class ResultsStore:
             "path": str(self.path), "schema": self._version, "current_schema": SCHEMA_VERSION,
             "journal_mode": conn.execute("PRAGMA journal_mode").fetchone()[0],
             "rows": 0, "cells": 0, "models": 0, "benchmarks": [], "languages": 0, "engines": {},
-            "first_created": None, "last_created": None,
+            "first_created": None, "last_created": None, "bad_rows": 0,
         }
         if self._version is None:
             return out
 
-        def query() -> None:
-            sub = self._select()
-            out["rows"], out["models"], out["languages"], out["first_created"], \
-                out["last_created"] = conn.execute(
-                    f"SELECT COUNT(*), COUNT(DISTINCT model), COUNT(DISTINCT language), "
-                    f"MIN(created), MAX(created) FROM ({sub})").fetchone()
-            out["cells"] = conn.execute(
-                f"SELECT COUNT(*) FROM (SELECT DISTINCT model, revision, benchmark, language, "
-                f"n_shot, prompt_hash, {'engine' if self._version else '1'} FROM results)"
-            ).fetchone()[0]
-            out["benchmarks"] = [r[0] for r in conn.execute(
-                "SELECT DISTINCT benchmark FROM results ORDER BY 1")]
-            engine = "engine" if self._version else "1"
-            out["engines"] = {str(e): c for e, c in conn.execute(
-                f"SELECT {engine}, COUNT(*) FROM results GROUP BY 1 ORDER BY 1")}
+        def query() -> list[Any]:
+            return conn.execute(self._select()).fetchall()
 
         conn.execute("BEGIN")  # one snapshot for every count
         try:
-            self._retry(query, "read")
+            found = self._retry(query, "read")
         finally:
             conn.execute("COMMIT")
+        rows = self._through_door(found, strict=False)  # the counts are of what readers see
+        engines: dict[int, int] = {}
+        for row in rows:
+            engines[row.engine] = engines.get(row.engine, 0) + 1
+        created = sorted(row.created for row in rows)
+        out.update({
+            "rows": len(rows), "bad_rows": len(found) - len(rows),
+            "cells": len({(r.model, r.revision, r.benchmark, r.language, r.n_shot,
+                           r.prompt_hash, r.engine) for r in rows}),
+            "models": len({r.model for r in rows}),
+            "benchmarks": sorted({r.benchmark for r in rows}),
+            "languages": len({r.language for r in rows}),
+            "engines": {str(e): engines[e] for e in sorted(engines)},
+            "first_created": created[0] if created else None,
+            "last_created": created[-1] if created else None,
+        })
         return out

@@ -11,20 +11,23 @@ decides per cell (all metrics of one evaluation), so a cell's metrics never mix 
 
 The merge is atomic: into an existing OUT it is one write transaction (concurrent `kakugo bench`
 writers keep working); a new OUT is built in a temporary file beside it and linked into place.
-Sources are only read (older schemas included); OUT is migrated to the current schema.
+Sources are only read (older schemas included); OUT is migrated to the current schema. Every
+row enters through the store's one door (:func:`kakugo_core.store.validate_row`): one bad row in
+a source refuses the whole merge, naming the source, the row and the field.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import sqlite3
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from kakugo_core.errors import KakugoError
-from kakugo_core.store import COLUMNS, ResultRow, ResultsStore
+from kakugo_core.store import BadRowError, ResultRow, ResultsStore
 
 #: what to do with conflicting cells: refuse the merge, or keep the evaluation created last,
 #: the one of the first input (OUT, then sources in order) or of the last input
@@ -187,9 +190,17 @@ def _plan(
     return clear, insert
 
 
-def _read(path: Path, timeout: float | None) -> list[ResultRow]:
+def _read(path: Path, timeout: float | None, out: Path | None = None) -> list[ResultRow]:
+    """The rows of OUT (bad ones skipped with a warning), or of a source (``out`` given): a bad
+    row there refuses the whole merge."""
     with ResultsStore(path, readonly=True, timeout=timeout) as store:
-        return store.rows()
+        if out is None:
+            return store.rows()
+        try:
+            return store.rows(strict=True)
+        except BadRowError as exc:
+            state = "left unchanged" if out.exists() else "not created"
+            raise exc.at(path, f"nothing merged, {out} {state}") from None
 
 
 def merge_stores(
@@ -214,7 +225,7 @@ def merge_stores(
             raise KakugoError(f"{src}: no results database there")
         if out_path.exists() and os.path.samefile(src, out_path):
             raise KakugoError(f"{src} is OUT itself; give OUT once, as the first argument")
-    inputs = [(str(src), _read(src, timeout)) for src in source_paths]
+    inputs = [(str(src), _read(src, timeout, out_path)) for src in source_paths]
     report = MergeReport(out_path, source_paths, policy=on_conflict, tolerance=tolerance)
     existed = out_path.exists()
     # decide on a read-only view first, so a refused merge does not even migrate OUT
@@ -236,17 +247,15 @@ def _write(
 ) -> None:
     """One transaction: plan again against OUT as it is now, then clear and insert."""
 
-    def work(conn: object) -> None:
+    def work(conn: sqlite3.Connection) -> None:
         clear, insert = _plan(store.rows(), inputs, policy, report)
         if report.conflicts and policy == "refuse":
             raise MergeConflictError(report)  # OUT changed meanwhile; rolled back
         for cell in clear:
-            conn.execute(  # type: ignore[attr-defined]
+            conn.execute(
                 "DELETE FROM results WHERE model=? AND revision=? AND benchmark=? AND "
                 "language=? AND n_shot=? AND prompt_hash=? AND engine=?", cell)
-        conn.executemany(  # type: ignore[attr-defined]
-            f"INSERT OR REPLACE INTO results ({', '.join(COLUMNS)}) VALUES "
-            f"({','.join('?' * len(COLUMNS))})", [row.as_tuple() for row in insert])
+        store.insert_rows(insert, conn, source="merge")
 
     store.transaction(work, "merge")
 
