@@ -112,8 +112,7 @@ def incomparable(a: Evaluated, b: Evaluated) -> str | None:
     if a.engine != b.engine:
         return f"engine {a.engine} vs {b.engine}"
     if a.prompt_hash != b.prompt_hash:
-        return (f"prompt hash {a.prompt_hash[:12]} vs {b.prompt_hash[:12]} "
-                "(another prompt or --limit sample)")
+        return f"prompt hash {a.prompt_hash} vs {b.prompt_hash} (another prompt or --limit sample)"
     return None
 
 

@@ -80,15 +80,23 @@ def hub_url(repo_id: str, repo_type: str = "model") -> str:
     return f"https://huggingface.co/{prefix}{repo_id}"
 
 
-def task_id(row: ComparisonRow, metrics_of_language: int) -> str:
+def task_id(row: ComparisonRow, metrics_of_language: int, n_shot: int | None = None) -> str:
     """The task id of one eval result: the language code, plus the metric when the benchmark
-    reports more than one for that language (e.g. ``jav_Latn`` or ``jav_Latn/chrf``)."""
-    return row.language if metrics_of_language == 1 else f"{row.language}/{row.metric}"
+    reports more than one for that language (e.g. ``jav_Latn`` or ``jav_Latn/chrf``), plus
+    ``n_shot`` when the student was scored at several settings (``jav_Latn/acc/1-shot``)."""
+    base = row.language if metrics_of_language == 1 else f"{row.language}/{row.metric}"
+    return base if n_shot is None else f"{base}/{n_shot}-shot"
 
 
 def _metric_count(comparison: Comparison, row: ComparisonRow) -> int:
-    return sum(1 for r in comparison.rows
-               if r.benchmark == row.benchmark and r.language == row.language)
+    return len({r.metric for r in comparison.rows
+                if r.benchmark == row.benchmark and r.language == row.language})
+
+
+def _settings_count(comparison: Comparison, row: ComparisonRow) -> int:
+    return len({(c.n_shot, c.engine) for r in comparison.rows
+                if r.benchmark == row.benchmark and r.language == row.language
+                for c in [r.cells[comparison.student]]})
 
 
 # -- eval results --------------------------------------------------------------------------
@@ -151,7 +159,8 @@ def eval_results_files(comparison: Comparison) -> dict[str, str]:
             scale = " (x100)" if is_fraction(comparison.rows_of(row.benchmark)) else ""
             entries.append(EvalResultEntry(
                 dataset_id=info.hub_dataset,
-                task_id=task_id(row, _metric_count(comparison, row)),
+                task_id=task_id(row, _metric_count(comparison, row),
+                                cell.n_shot if _settings_count(comparison, row) > 1 else None),
                 value=hub_value(comparison, row, cell.value),
                 date=cell.created,
                 notes=(f"{row.metric}{scale}, {cell.n_shot}-shot, n={cell.n}, stderr={stderr}; "
