@@ -209,6 +209,8 @@ class Leaderboard:
     title: str = "Kakugo leaderboard"
     #: footnotes: settings shown as separate columns, Δ left out and why
     notes: list[str] = field(default_factory=list)
+    #: benchmark -> its settings in the table, in column order
+    settings: dict[str, tuple[Setting, ...]] = field(default_factory=dict)
     _scales: dict[tuple[str, str], float] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -229,15 +231,17 @@ class Leaderboard:
         """The evaluation behind a per-language cell (None for a mean or a missing cell)."""
         if column.language is None:
             return None
-        for (m, bench, lang, setting), evaluation in self.evaluations.items():
-            if (m, bench, lang) == (model, column.benchmark, column.language) and (
-                    column.setting is None or column.setting == setting):
-                return evaluation
-        return None
+        settings = self.settings.get(column.benchmark, ())
+        if column.setting is not None:
+            settings = (column.setting,)
+        if len(settings) != 1:
+            return None
+        return self.evaluations.get((model, column.benchmark, column.language, settings[0]))
 
     def has_result(self, model: str, benchmark: str, language: str) -> bool:
         """Whether the model has any evaluation of this benchmark and language."""
-        return any(k[:3] == (model, benchmark, language) for k in self.evaluations)
+        return any((model, benchmark, language, setting) in self.evaluations
+                   for setting in self.settings.get(benchmark, ()))
 
     def scale(self, column: Column) -> float:
         """The display factor of a column: 100 for fractions (accuracies, F1, rates: shown as
@@ -448,10 +452,12 @@ def build_leaderboard(
     cells: dict[tuple[str, Column], Cell] = {}
     deltas: dict[tuple[str, Column], Delta] = {}
     notes: list[str] = []
+    all_settings: dict[str, tuple[Setting, ...]] = {}
     for benchmark in benchmarks:
         available = sorted({m for key, (_, by_metric) in chosen.items() if key[1] == benchmark
                             for m in by_metric})
         settings = sorted({key[3] for key in chosen if key[1] == benchmark}, reverse=True)
+        all_settings[benchmark] = tuple(settings)
         split = len(settings) > 1
         if split:
             notes.append(f"{benchmark} was scored at {len(settings)} settings "
@@ -471,7 +477,7 @@ def build_leaderboard(
     evaluations = {key: evaluation for key, (evaluation, _) in chosen.items()}
     return Leaderboard(
         order, columns, cells, deltas, languages, evaluations, baseline, per_language, title,
-        notes=notes,
+        notes=notes, settings=all_settings,
     )
 
 
@@ -500,7 +506,9 @@ def _fill_column(
         return []
     if baseline is not None:
         base = per_model[baseline]
-        if not base and any(per_model[m] for m in order[1:]):
+        base_elsewhere = any(key[:2] == (baseline, benchmark) for key in chosen)
+        if mean_column.setting and not base and base_elsewhere and any(
+                per_model[m] for m in order[1:]):
             notes.append(f"No Δ for {mean_column.label}: {baseline} has no results at that "
                          "setting.")
         for model in order[1:]:

@@ -174,6 +174,7 @@ def test_a_delta_needs_the_same_prompt_hash_and_engine(tmp_path: Path) -> None:
             store.put("student", "", "sib200", lang, 3, hash_, [("acc", student, SE, N)])
         store.put("student", "", "belebele", "jav_Latn", 3, "b", [("acc", 0.7, SE, N)], engine=2)
         store.put("base", "", "belebele", "jav_Latn", 3, "b", [("acc", 0.4, SE, N)])
+        store.put("student", "", "toy", "jav_Latn", 3, "t", [("acc", 0.4, SE, N)])
         rows = store.rows()
     board = build_leaderboard(rows, baseline="base", metrics=["acc"])
     sib = next(c for c in board.columns if c.benchmark == "sib200" and c.language is None)
@@ -186,6 +187,9 @@ def test_a_delta_needs_the_same_prompt_hash_and_engine(tmp_path: Path) -> None:
     labels = [c.label for c in board.display_columns if c.benchmark == "belebele"]
     assert labels == ["belebele acc 3-shot, engine 2", "belebele acc 3-shot"]
     assert not [k for k in board.deltas if k[1].benchmark == "belebele"]
+    assert any("No Δ for belebele acc 3-shot, engine 2" in n for n in board.notes)
+    # a benchmark the baseline never ran (the judge's case) has no Δ column and no footnote
+    assert not [n for n in board.notes if "toy" in n]
 
 
 def test_card_comparison_compares_only_same_settings(merged: Path, tmp_path: Path) -> None:
