@@ -16,8 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from kakugo_core.hub_results import rows_from_eval_results
 from kakugo_core.leaderboard import build_leaderboard
 from kakugo_core.store import ResultsStore
+from kakugo_core.toolkit.cards import eval_results_files
 from kakugo_core.toolkit.comparison import build_comparison, render_markdown
 
 REPO = Path(__file__).resolve().parents[1]
@@ -211,6 +213,18 @@ def test_card_comparison_compares_only_same_settings(merged: Path, tmp_path: Pat
         cells = [c.strip() for c in row.split("|")[1:-1]]
         if cells[3] == "1":
             assert cells[6] == "–"
+
+    # the Hub's eval results: a file per setting (the Hub's rule for variants of a benchmark),
+    # read back by `kakugo leaderboard import` with their shots
+    files = eval_results_files(comparison)
+    assert {".eval_results/sib200.yaml", ".eval_results/sib200_1-shot.yaml",
+            ".eval_results/flores.yaml", ".eval_results/flores_1-shot.yaml"} == set(files)
+    back = rows_from_eval_results("o/m", "c0", "flores_1-shot.yaml",
+                                  files[".eval_results/flores_1-shot.yaml"], "", "")
+    assert [(r.language, r.n_shot, r.value) for r in back] == [("jav_Latn", 1, FLORES1)]
+    back = rows_from_eval_results("o/m", "c0", "sib200.yaml", files[".eval_results/sib200.yaml"],
+                                  "", "")
+    assert {r.n_shot for r in back} == {3} and len(back) == len(LANGS)
 
     # same shots, another prompt (a --limit sample): the card shows both values, no Δ
     with ResultsStore(tmp_path / "card.sqlite") as store:
