@@ -2,10 +2,17 @@
 
 How a leaderboard is computed (``docs/leaderboard.md`` says the same for users):
 
-* **One cell per model, benchmark and language.** When several evaluations exist for the same
-  model, benchmark and language (another revision, n-shot or prompt hash), the one created last
-  wins; ties go to the higher n-shot, then the larger prompt hash and revision, so the choice is
-  deterministic. ``n_shot=`` keeps only evaluations with that number of shots before choosing.
+* **Comparable or separate** (:func:`setting_of`, :func:`incomparable`). Evaluations of one
+  benchmark at different settings (n-shot, scoring-engine version) are never averaged together:
+  when a table holds several, each setting is its own column (``sib200 acc 3-shot``,
+  ``sib200 acc 1-shot``). A Δ compares a model's cell with the baseline's only when both have the
+  same n-shot, engine and prompt hash (the prompt hash covers the template and the ``--limit``
+  sample); other languages are left out of it, and every such case is a footnote
+  (:attr:`Leaderboard.notes`).
+* **One cell per model, benchmark, setting and language.** When several evaluations exist (another
+  revision or prompt hash), the one created last wins; ties go to the larger prompt hash and
+  revision, so the choice is deterministic. ``n_shot=`` keeps only evaluations with that number
+  of shots.
 * **Metrics.** By default each benchmark shows its ``primary_metrics`` (from the registered
   benchmark plugin), or every stored metric when the benchmark is not registered. ``metrics=``
   takes names or shell patterns (``acc_*``), optionally scoped to one benchmark (``flores:chrf_*``).
@@ -31,11 +38,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from kakugo_core.errors import KakugoError
 from kakugo_core.files import write_text_atomic
-from kakugo_core.store import ResultRow, ResultsStore
+from kakugo_core.store import ENGINE_VERSION, ResultRow, ResultsStore
 from kakugo_core.toolkit.metrics import PROPORTION_METRICS, Z95, wilson_interval
 
 FORMATS = ("table", "markdown", "csv", "json", "html")
@@ -54,30 +61,93 @@ UNSCALED_PREFIXES = ("chrf", "bleu", "ter")
 NEUTRAL = frozenset({"tie_rate"})
 
 SELECTION_RULE = (
-    "Each model, benchmark and language shows one evaluation: the latest created "
-    "(ties: higher n-shot, then prompt hash, then revision)"
+    "Each model, benchmark, setting (n-shot, engine) and language shows one evaluation: the "
+    "latest created (ties: prompt hash, then revision); means and Δ never combine settings"
 )
+
+
+# -- comparable or separate ----------------------------------------------------------------------
+@dataclass(frozen=True, order=True)
+class Setting:
+    """How a benchmark was run, as far as averages are concerned: evaluations of one benchmark
+    at different settings are separate columns, never averaged together."""
+
+    n_shot: int
+    engine: int
+
+    @property
+    def label(self) -> str:
+        """``3-shot``; ``3-shot, engine 1`` for another scoring engine than this Kakugo's."""
+        engine = "" if self.engine == ENGINE_VERSION else f", engine {self.engine}"
+        return f"{self.n_shot}-shot{engine}"
+
+    @property
+    def tag(self) -> str:
+        """The setting in machine names: ``3-shot`` or ``3-shot-engine1``."""
+        return self.label.replace(", engine ", "-engine")
+
+
+class Evaluated(Protocol):
+    """Anything that says how it was scored (a store row, an :class:`Evaluation`, a card cell)."""
+
+    @property
+    def n_shot(self) -> int: ...
+    @property
+    def prompt_hash(self) -> str: ...
+    @property
+    def engine(self) -> int: ...
+
+
+def setting_of(evaluated: Evaluated) -> Setting:
+    """The setting a cell is grouped under: its column, its mean over languages."""
+    return Setting(evaluated.n_shot, evaluated.engine)
+
+
+def incomparable(a: Evaluated, b: Evaluated) -> str | None:
+    """Why two evaluations of one benchmark and language may not be subtracted (a Δ), or None
+    when they may: they need the same n-shot, scoring engine and prompt hash (the hash covers
+    the prompt template and the ``--limit`` sample)."""
+    if a.n_shot != b.n_shot:
+        return f"{a.n_shot}-shot vs {b.n_shot}-shot"
+    if a.engine != b.engine:
+        return f"engine {a.engine} vs {b.engine}"
+    if a.prompt_hash != b.prompt_hash:
+        return f"prompt hash {a.prompt_hash} vs {b.prompt_hash} (another prompt or --limit sample)"
+    return None
 
 
 # -- data model --------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Column:
-    """One (benchmark, metric) column, averaged over languages or for one language."""
+    """One (benchmark, metric) column, averaged over languages or for one language; with a
+    ``setting`` when the benchmark has results at several (each its own column)."""
 
     benchmark: str
     metric: str
     language: str | None = None  # None: the mean over the benchmark's languages
+    setting: Setting | None = None  # None: the benchmark's only setting in the table
+
+    @property
+    def group(self) -> str:
+        """The benchmark as machine names use it: ``sib200`` or ``sib200@1-shot``."""
+        return self.benchmark + (f"@{self.setting.tag}" if self.setting else "")
 
     @property
     def key(self) -> str:
-        """A stable machine name: ``sib200/acc`` or ``sib200/acc/jav_Latn``."""
-        parts = [self.benchmark, self.metric] + ([self.language] if self.language else [])
+        """A stable machine name: ``sib200/acc``, ``sib200/acc/jav_Latn``, ``sib200@1-shot/acc``."""
+        parts = [self.group, self.metric] + ([self.language] if self.language else [])
         return "/".join(parts)
 
     @property
     def label(self) -> str:
-        """A human header: ``sib200 acc`` or ``sib200 acc jav_Latn``."""
-        return " ".join(self.key.split("/"))
+        """A human header: ``sib200 acc``, ``sib200 acc 1-shot jav_Latn``."""
+        parts = [self.benchmark, self.metric]
+        parts += [self.setting.label] if self.setting else []
+        return " ".join(parts + ([self.language] if self.language else []))
+
+    def at(self, language: str | None) -> Column:
+        """This column for one language (None: the mean)."""
+        return Column(self.benchmark, self.metric, language, self.setting)
 
     @property
     def higher_is_better(self) -> bool | None:
@@ -120,6 +190,7 @@ class Evaluation:
     prompt_hash: str
     created: str
     versions: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
+    engine: int = ENGINE_VERSION
 
 
 @dataclass
@@ -131,10 +202,15 @@ class Leaderboard:
     cells: dict[tuple[str, Column], Cell]
     deltas: dict[tuple[str, Column], Delta]
     languages: dict[str, tuple[str, ...]]  # benchmark -> every language seen for it
-    evaluations: dict[tuple[str, str, str], Evaluation]  # (model, benchmark, language)
+    #: (model, benchmark, language, setting) -> the evaluation shown
+    evaluations: dict[tuple[str, str, str, Setting], Evaluation]
     baseline: str | None = None
     per_language: bool = False
     title: str = "Kakugo leaderboard"
+    #: footnotes: settings shown as separate columns, Δ left out and why
+    notes: list[str] = field(default_factory=list)
+    #: benchmark -> its settings in the table, in column order
+    settings: dict[str, tuple[Setting, ...]] = field(default_factory=dict)
     _scales: dict[tuple[str, str], float] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -150,6 +226,22 @@ class Leaderboard:
 
     def cell(self, model: str, column: Column) -> Cell | None:
         return self.cells.get((model, column))
+
+    def evaluation(self, model: str, column: Column) -> Evaluation | None:
+        """The evaluation behind a per-language cell (None for a mean or a missing cell)."""
+        if column.language is None:
+            return None
+        settings = self.settings.get(column.benchmark, ())
+        if column.setting is not None:
+            settings = (column.setting,)
+        if len(settings) != 1:
+            return None
+        return self.evaluations.get((model, column.benchmark, column.language, settings[0]))
+
+    def has_result(self, model: str, benchmark: str, language: str) -> bool:
+        """Whether the model has any evaluation of this benchmark and language."""
+        return any((model, benchmark, language, setting) in self.evaluations
+                   for setting in self.settings.get(benchmark, ()))
 
     def scale(self, column: Column) -> float:
         """The display factor of a column: 100 for fractions (accuracies, F1, rates: shown as
@@ -183,31 +275,52 @@ def _created_key(created: str) -> datetime:
     return stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)
 
 
-def select_evaluations(
-    rows: Iterable[ResultRow],
-) -> dict[tuple[str, str, str], tuple[Evaluation, dict[str, ResultRow]]]:
-    """For each (model, benchmark, language), the chosen evaluation and its rows by metric."""
-    groups: dict[tuple[str, str, str], dict[tuple[str, int, str], list[ResultRow]]] = {}
+Chosen = dict[tuple[str, str, str, Setting], tuple[Evaluation, dict[str, ResultRow]]]
+
+
+def select_by_setting(rows: Iterable[ResultRow]) -> Chosen:
+    """For each (model, benchmark, language, setting), the evaluation shown and its rows by
+    metric: the latest created (ties: larger prompt hash, then revision)."""
+    groups: dict[tuple[str, str, str, Setting], dict[tuple[str, str], list[ResultRow]]] = {}
     rows = list(rows)
     shown = benchmark_names(rows)
     for row in rows:
-        key = (row.model, shown[id(row)], row.language)
-        groups.setdefault(key, {}).setdefault(
-            (row.revision, row.n_shot, row.prompt_hash), []
-        ).append(row)
-    chosen = {}
+        key = (row.model, shown[id(row)], row.language, setting_of(row))
+        groups.setdefault(key, {}).setdefault((row.revision, row.prompt_hash), []).append(row)
+    chosen: Chosen = {}
     for key, candidates in groups.items():
 
-        def rank(item: tuple[tuple[str, int, str], list[ResultRow]]) -> tuple[Any, ...]:
-            (revision, n_shot, prompt_hash), members = item
+        def rank(item: tuple[tuple[str, str], list[ResultRow]]) -> tuple[Any, ...]:
+            (revision, prompt_hash), members = item
             latest = max(_created_key(r.created) for r in members)
-            return (latest, n_shot, prompt_hash, revision)
+            return (latest, prompt_hash, revision)
 
-        (revision, n_shot, prompt_hash), members = max(candidates.items(), key=rank)
+        (revision, prompt_hash), members = max(candidates.items(), key=rank)
         latest = max(members, key=lambda r: _created_key(r.created))
-        evaluation = Evaluation(revision, n_shot, prompt_hash, latest.created, latest.versions)
+        evaluation = Evaluation(revision, key[3].n_shot, prompt_hash, latest.created,
+                                latest.versions, key[3].engine)
         chosen[key] = (evaluation, {r.metric: r for r in members})
     return chosen
+
+
+def select_evaluations(
+    rows: Iterable[ResultRow],
+) -> dict[tuple[str, str, str], tuple[Evaluation, dict[str, ResultRow]]]:
+    """For each (model, benchmark, language), the latest of its evaluations at any setting
+    (ties: higher n-shot, then engine); leaderboards and cards show every setting
+    (:func:`select_by_setting`)."""
+    latest: dict[tuple[str, str, str], tuple[Evaluation, dict[str, ResultRow]]] = {}
+    for (model, benchmark, language, _setting), entry in select_by_setting(rows).items():
+        key = (model, benchmark, language)
+        old = latest.get(key)
+        if old is None or _rank(entry[0]) > _rank(old[0]):
+            latest[key] = entry
+    return latest
+
+
+def _rank(evaluation: Evaluation) -> tuple[Any, ...]:
+    return (_created_key(evaluation.created), evaluation.n_shot, evaluation.engine,
+            evaluation.prompt_hash, evaluation.revision)
 
 
 def benchmark_names(rows: Sequence[ResultRow]) -> dict[int, str]:
@@ -319,9 +432,9 @@ def build_leaderboard(
                 f"no results with n-shot {n_shot}; stored: {', '.join(map(str, shots))}"
             )
     rows = [r for r in rows if _finite(r.value) is not None]
-    chosen = select_evaluations(rows)
+    chosen = select_by_setting(rows)
 
-    stored_models = sorted({m for m, _, _ in chosen})
+    stored_models = sorted({key[0] for key in chosen})
     if baseline is not None and baseline not in stored_models:
         raise KakugoError(
             f"baseline {baseline!r} has no results; models with results: {', '.join(stored_models)}"
@@ -331,46 +444,31 @@ def build_leaderboard(
     if baseline is not None:
         order = [baseline] + [m for m in order if m != baseline]
 
-    benchmarks = _benchmark_order({b for _, b, _ in chosen})
+    benchmarks = _benchmark_order({key[1] for key in chosen})
     languages = {
-        b: tuple(sorted({lang for _, bb, lang in chosen if bb == b})) for b in benchmarks
+        b: tuple(sorted({key[2] for key in chosen if key[1] == b})) for b in benchmarks
     }
     columns: list[Column] = []
     cells: dict[tuple[str, Column], Cell] = {}
     deltas: dict[tuple[str, Column], Delta] = {}
+    notes: list[str] = []
+    all_settings: dict[str, tuple[Setting, ...]] = {}
     for benchmark in benchmarks:
-        available = sorted(
-            {m for (_, b, _), (_, by_metric) in chosen.items() if b == benchmark for m in by_metric}
-        )
+        available = sorted({m for key, (_, by_metric) in chosen.items() if key[1] == benchmark
+                            for m in by_metric})
+        settings = sorted({key[3] for key in chosen if key[1] == benchmark}, reverse=True)
+        all_settings[benchmark] = tuple(settings)
+        split = len(settings) > 1
+        if split:
+            notes.append(f"{benchmark} was scored at {len(settings)} settings "
+                         f"({', '.join(s.label for s in settings)}): each is its own column; "
+                         "means and Δ never combine them.")
         for metric in _choose_metrics(benchmark, available, metrics):
-            mean_column = Column(benchmark, metric)
-            lang_columns = [Column(benchmark, metric, lang) for lang in languages[benchmark]]
-            per_model: dict[str, dict[str, Cell]] = {}
-            for model in order:
-                found: dict[str, Cell] = {}
-                for lang in languages[benchmark]:
-                    entry = chosen.get((model, benchmark, lang))
-                    row = entry[1].get(metric) if entry else None
-                    if row is None:
-                        continue
-                    found[lang] = Cell(row.value, _finite(row.stderr), row.n, (lang,))
-                    cells[(model, Column(benchmark, metric, lang))] = found[lang]
-                if found:
-                    cells[(model, mean_column)] = _mean_cell(list(found.items()))
-                per_model[model] = found
-            if baseline is not None:
-                for model in order[1:]:
-                    delta = _delta(per_model[model], per_model[baseline])
-                    if delta is not None:
-                        deltas[(model, mean_column)] = delta
-                    for column in lang_columns:
-                        lang_delta = _delta(
-                            {k: v for k, v in per_model[model].items() if k == column.language},
-                            per_model[baseline],
-                        )
-                        if lang_delta is not None:
-                            deltas[(model, column)] = lang_delta
-            columns += [mean_column, *lang_columns]
+            for setting in settings:
+                mean_column = Column(benchmark, metric, None, setting if split else None)
+                columns += _fill_column(
+                    mean_column, setting, order, languages[benchmark], chosen, baseline, cells,
+                    deltas, notes)
     if not columns:
         stored = sorted({r.metric for r in rows})
         raise KakugoError(
@@ -378,8 +476,59 @@ def build_leaderboard(
         )
     evaluations = {key: evaluation for key, (evaluation, _) in chosen.items()}
     return Leaderboard(
-        order, columns, cells, deltas, languages, evaluations, baseline, per_language, title
+        order, columns, cells, deltas, languages, evaluations, baseline, per_language, title,
+        notes=notes, settings=all_settings,
     )
+
+
+def _fill_column(
+    mean_column: Column, setting: Setting, order: Sequence[str], languages: Sequence[str],
+    chosen: Chosen, baseline: str | None, cells: dict[tuple[str, Column], Cell],
+    deltas: dict[tuple[str, Column], Delta], notes: list[str],
+) -> list[Column]:
+    """Fill one (benchmark, metric, setting) column's cells and deltas; return its mean column
+    and per-language columns, or nothing when no model has a value there."""
+    benchmark, metric = mean_column.benchmark, mean_column.metric
+    per_model: dict[str, dict[str, tuple[Cell, Evaluation]]] = {}
+    for model in order:
+        found: dict[str, tuple[Cell, Evaluation]] = {}
+        for lang in languages:
+            entry = chosen.get((model, benchmark, lang, setting))
+            row = entry[1].get(metric) if entry else None
+            if entry is None or row is None:
+                continue
+            found[lang] = (Cell(row.value, _finite(row.stderr), row.n, (lang,)), entry[0])
+            cells[(model, mean_column.at(lang))] = found[lang][0]
+        if found:
+            cells[(model, mean_column)] = _mean_cell([(k, c) for k, (c, _) in found.items()])
+        per_model[model] = found
+    if not any(per_model.values()):
+        return []
+    if baseline is not None:
+        base = per_model[baseline]
+        base_elsewhere = any(key[:2] == (baseline, benchmark) for key in chosen)
+        if mean_column.setting and not base and base_elsewhere and any(
+                per_model[m] for m in order[1:]):
+            notes.append(f"No Δ for {mean_column.label}: {baseline} has no results at that "
+                         "setting.")
+        for model in order[1:]:
+            mine = per_model[model]
+            shared = [lang for lang in mine if lang in base]
+            why = {lang: r for lang in shared if (r := incomparable(mine[lang][1], base[lang][1]))}
+            usable = {lang: mine[lang][0] for lang in shared if lang not in why}
+            base_cells = {lang: base[lang][0] for lang in shared if lang not in why}
+            delta = _delta(usable, base_cells)
+            if delta is not None:
+                deltas[(model, mean_column)] = delta
+            for lang in usable:
+                lang_delta = _delta({lang: usable[lang]}, base_cells)
+                if lang_delta is not None:
+                    deltas[(model, mean_column.at(lang))] = lang_delta
+            if why:
+                reasons = "; ".join(f"{lang}: {r}" for lang, r in why.items())
+                notes.append(f"Δ {mean_column.label} of {model} leaves out {len(why)} "
+                             f"language(s) scored differently from {baseline} ({reasons}).")
+    return [mean_column, *(mean_column.at(lang) for lang in languages)]
 
 
 # -- formatting helpers ----------------------------------------------------------------------
@@ -396,7 +545,7 @@ def wilson(p: float, n: int) -> tuple[float, float]:
 
 
 def _proportion_se(board: Leaderboard, model: str, column: Column, language: str) -> float:
-    cell = board.cells[(model, Column(column.benchmark, column.metric, language))]
+    cell = board.cells[(model, column.at(language))]
     low, high = wilson(cell.value, cell.n)
     return (high - low) / (2 * Z95)
 
@@ -470,7 +619,7 @@ def significant(board: Leaderboard, model: str, column: Column) -> bool:
 
 def quantization(board: Leaderboard, model: str) -> str:
     """The GGUF quantization type(s) the model's shown results were scored at ("" if none)."""
-    kinds = sorted({e.versions["gguf_quant"] for (m, _, _), e in board.evaluations.items()
+    kinds = sorted({e.versions["gguf_quant"] for (m, *_), e in board.evaluations.items()
                     if m == model and e.versions.get("gguf_quant")})
     return "/".join(kinds)
 
@@ -512,6 +661,14 @@ CAPTION = ("[a–b]: 95 % interval (Wilson's for a share of n items; for a mean 
            "(summed over the languages of a mean)")
 
 
+def _caption(board: Leaderboard) -> str:
+    """The table's caption: what the numbers mean, then the footnotes."""
+    caption = CAPTION
+    if board.baseline:
+        caption += f"; Δ against {board.baseline} over shared languages"
+    return "\n".join([caption, *board.notes])
+
+
 def fitted_tables(board: Leaderboard, width: int, *, colour: bool = False) -> list[Any]:
     """The leaderboard as rich renderables that fit ``width`` columns: the model column whole
     and repeated, the score columns folded into as many tables as needed (records when even
@@ -538,8 +695,7 @@ def fitted_tables(board: Leaderboard, width: int, *, colour: bool = False) -> li
                 text = f"[{style}]{text}[/{style}]"
             values.append(text)
         rows.append(values)
-    caption = CAPTION + (f"; Δ against {board.baseline} over shared languages"
-                         if board.baseline else "")
+    caption = _caption(board)
     return fit(cols, rows, width, title=board.title, caption=caption, fold=True)
 
 
@@ -547,9 +703,7 @@ def rich_table(board: Leaderboard) -> Any:
     """The leaderboard as a :class:`rich.table.Table` (for printing in colour)."""
     from rich.table import Table
 
-    caption = CAPTION
-    if board.baseline:
-        caption += f"; Δ against {board.baseline} over shared languages"
+    caption = _caption(board)
     from rich.markup import escape
 
     table = Table(title=escape(board.title), caption=escape(caption))
@@ -609,6 +763,8 @@ def render_markdown(board: Leaderboard) -> str:
                 text = f"**{text}**"
             cells.append(text)
         lines.append("| " + " | ".join(_md_escape(c) for c in cells) + " |")
+    if board.notes:
+        lines += ["", *(f"- {_md_escape(note)}" for note in board.notes)]
     return "\n".join(lines) + "\n"
 
 
@@ -645,7 +801,7 @@ def render_csv(board: Leaderboard) -> str:
 
 
 def _task(column: Column) -> str:
-    return column.benchmark if column.language is None else f"{column.benchmark}_{column.language}"
+    return column.group if column.language is None else f"{column.group}_{column.language}"
 
 
 def _lm_eval_results(board: Leaderboard, model: str) -> dict[str, Any]:
@@ -664,16 +820,17 @@ def _lm_eval_results(board: Leaderboard, model: str) -> dict[str, Any]:
         task = _task(column)
         if column.higher_is_better is not None:
             direction.setdefault(task, {})[column.metric] = column.higher_is_better
-        entry = results.setdefault(task, {"alias": task if column.language else column.benchmark})
+        entry = results.setdefault(task, {"alias": task})
         entry[f"{column.metric},none"] = cell.value
         entry[f"{column.metric}_stderr,none"] = cell.stderr if cell.stderr is not None else "N/A"
         count = n_samples.setdefault(task, {"original": 0, "effective": 0})
         count["original"] = count["effective"] = max(count["effective"], cell.n)
         if column.language is not None:
-            evaluation = board.evaluations[(model, column.benchmark, column.language)]
+            evaluation = board.evaluation(model, column)
+            assert evaluation is not None
             n_shot[task] = evaluation.n_shot
             revisions.add(evaluation.revision)
-            members = subtasks.setdefault(column.benchmark, [])
+            members = subtasks.setdefault(column.group, [])
             if task not in members:
                 members.append(task)
     for group, members in subtasks.items():
@@ -716,6 +873,7 @@ def leaderboard_dict(board: Leaderboard) -> dict[str, Any]:
         "columns": [c.key for c in board.display_columns],
         "models": {model: _lm_eval_results(board, model) for model in board.models},
         "deltas": {m: deltas[m] for m in board.models if m in deltas},
+        "notes": list(board.notes),
     }
 
 
@@ -781,6 +939,7 @@ def render_html(board: Leaderboard) -> str:
             f" Δ is against {board.baseline} over the languages both models have; bold Δ exceeds"
             " 1.96 standard errors."
         )
+    notes = " ".join([notes, *board.notes])
     template = resources.files("kakugo_core").joinpath("data/leaderboard.html").read_text("utf-8")
     page = template
     for token, value in (

@@ -135,6 +135,11 @@ class Site:
         return (f'<th scope="row" data-value="{esc(model)}"><a href="{prefix}'
                 f'{esc(self.model_href(model))}">{esc(label)}</a></th>')
 
+    @staticmethod
+    def _setting_id(column: Column) -> str:
+        """What tells apart the ids of one metric's tables at several settings ("" if one)."""
+        return f"-{model_slug(column.setting.tag)}" if column.setting else ""
+
     # -- page frame ---------------------------------------------------------------------------
     def page(self, title: str, body: str, prefix: str, current: str) -> str:
         csp = (f"default-src 'none'; style-src {_csp_hash(self.css)}; "
@@ -183,7 +188,9 @@ class Site:
         if self.board.baseline:
             text += (f" Δ is against {self.board.baseline} over the languages both models "
                      "have; bold Δ exceeds 1.96 standard errors.")
-        return f'<p class="notes">{esc(text)}</p>'
+        notes = "".join(f"<li>{esc(note)}</li>" for note in self.board.notes)
+        return f'<p class="notes">{esc(text)}</p>' + (
+            f'<ul class="notes footnotes">{notes}</ul>' if notes else "")
 
     # -- pages --------------------------------------------------------------------------------
     def overview(self) -> str:
@@ -218,13 +225,13 @@ class Site:
         langs = b.languages[benchmark]
         parts = [self.notes()]
         for column in [c for c in self.primary if c.benchmark == benchmark]:
-            columns = [column] + [Column(benchmark, column.metric, lang) for lang in langs]
+            columns = [column] + [column.at(lang) for lang in langs]
             head = [("Model", "text")] + [(self.label(c) if c.language is None else c.language,
                                            "number") for c in columns]
             rows = [self.tr(i, [self.model_th(m, "../")] + [self.value_td(m, c) for c in columns],
                             "baseline" if m == b.baseline else "")
                     for i, m in enumerate(b.models)]
-            tid = f"t-{model_slug(column.metric)}"
+            tid = f"t-{model_slug(column.metric)}{self._setting_id(column)}"
             parts.append(f"<h2>{esc(self.label(column))}</h2>" + self.table(tid, head, rows))
             if b.baseline:
                 dhead = [("Model", "text")] + [
@@ -241,7 +248,7 @@ class Site:
 
     def language_page(self, language: str) -> str:
         b = self.board
-        columns = [Column(c.benchmark, c.metric, language) for c in self.primary
+        columns = [c.at(language) for c in self.primary
                    if language in b.languages[c.benchmark]]
         head = [("Model", "text")]
         for column in columns:
@@ -271,11 +278,11 @@ class Site:
         rows: list[str] = []
         for column in self.primary:
             for lang in b.languages[column.benchmark]:
-                col = Column(column.benchmark, column.metric, lang)
+                col = column.at(lang)
                 cell = b.cell(model, col)
                 if cell is None:
                     continue
-                ev = b.evaluations.get((model, column.benchmark, lang))
+                ev = b.evaluation(model, col)
                 cells = [f'<td class="text"><a href="../{self.benchmark_href(col.benchmark)}">'
                          f"{esc(col.benchmark)}</a></td>",
                          f'<td class="text"><a href="../{self.language_href(lang)}">'
@@ -312,17 +319,18 @@ class Site:
         for column in self.primary:
             langs = b.languages[column.benchmark]
             values = [c.value for m in b.models for lang in langs
-                      if (c := b.cell(m, Column(column.benchmark, column.metric, lang)))]
+                      if (c := b.cell(m, column.at(lang)))]
             heat = (min(values), max(values)) if values else None
             head = [("Language", "text")] + [(m, "number") for m in b.models]
             rows = []
             for i, lang in enumerate(langs):
                 cells = [f'<th scope="row" data-value="{esc(lang)}"><a href="'
                          f'{self.language_href(lang)}">{esc(lang)}</a></th>']
-                cells += [self.value_td(m, Column(column.benchmark, column.metric, lang), heat)
+                cells += [self.value_td(m, column.at(lang), heat)
                           for m in b.models]
                 rows.append(self.tr(i, cells))
-            tid = f"heat-{model_slug(column.benchmark)}-{model_slug(column.metric)}"
+            tid = (f"heat-{model_slug(column.benchmark)}-{model_slug(column.metric)}"
+                   f"{self._setting_id(column)}")
             parts.append(f"<h2>{esc(self.label(column))}</h2>"
                          + self.table(tid, head, rows, "Filter languages…"))
         return self.page("Heat map: languages x models", "\n".join(parts), "", "heatmap.html")
@@ -334,7 +342,7 @@ class Site:
         for benchmark in b.benchmarks:
             for lang in b.languages[benchmark]:
                 for model in b.models:
-                    if (model, benchmark, lang) not in b.evaluations:
+                    if not b.has_result(model, benchmark, lang):
                         out.append((model, benchmark, lang))
         return out
 
@@ -346,7 +354,7 @@ class Site:
         for i, model in enumerate(b.models):
             cells = [self.model_th(model, "")]
             for benchmark in b.benchmarks:
-                have = sum((model, benchmark, lang) in b.evaluations
+                have = sum(b.has_result(model, benchmark, lang)
                            for lang in b.languages[benchmark])
                 total = len(b.languages[benchmark])
                 cls = "present" if have == total else "missing"
@@ -372,8 +380,8 @@ class Site:
             rows = [self.tr(i, [f'<th scope="row" data-value="{esc(x)}"><a href="'
                                 f'{self.benchmark_href(x)}">{esc(x)}</a></th>',
                                 f"<td>{len(b.languages[x])}</td>",
-                                '<td class="text">' + esc(", ".join(
-                                    c.metric for c in self.primary if c.benchmark == x))
+                                '<td class="text">' + esc(", ".join(dict.fromkeys(
+                                    c.metric for c in self.primary if c.benchmark == x)))
                                 + "</td>"])
                     for i, x in enumerate(b.benchmarks)]
         elif kind == "languages":
@@ -383,14 +391,14 @@ class Site:
                                 f'{self.language_href(lang)}">{esc(lang)}</a></th>',
                                 f'<td class="text">{esc(self._language_name(lang))}</td>',
                                 f"<td>{sum(lang in v for v in b.languages.values())}</td>",
-                                f"<td>{len({m for m, _, x in b.evaluations if x == lang})}"
+                                f"<td>{len({k[0] for k in b.evaluations if k[2] == lang})}"
                                 "</td>"])
                     for i, lang in enumerate(self.languages)]
         else:
             head = [("Model", "text"), ("Benchmarks", "number"), ("Cells", "number")]
             rows = [self.tr(i, [self.model_th(m, ""),
-                                f"<td>{len({x for mm, x, _ in b.evaluations if mm == m})}</td>",
-                                f"<td>{sum(1 for mm, _, _ in b.evaluations if mm == m)}</td>"])
+                                f"<td>{len({k[1] for k in b.evaluations if k[0] == m})}</td>",
+                                f"<td>{len({k[1:3] for k in b.evaluations if k[0] == m})}</td>"])
                     for i, m in enumerate(b.models)]
         return self.page(kind.capitalize(), self.table(kind, head, rows), "", f"{kind}.html")
 

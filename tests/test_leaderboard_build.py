@@ -116,7 +116,9 @@ def test_missing_stderr_makes_the_mean_stderr_unknown() -> None:
     assert cell.stderr is None
 
 
-def test_latest_evaluation_wins_and_n_shot_filters() -> None:
+def test_each_setting_is_its_own_column_and_n_shot_filters() -> None:
+    """Evaluations at other n-shots are separate columns (they used to replace each other,
+    the latest winning, which let a merged store average 1-shot with 3-shot cells)."""
     rows = [
         row("m", "b", "jav_Latn", "acc", 0.40, n_shot=0, created="2026-01-02T00:00:00+00:00"),
         row("m", "b", "jav_Latn", "acc", 0.55, n_shot=3, created="2026-01-01T00:00:00+00:00"),
@@ -124,11 +126,15 @@ def test_latest_evaluation_wins_and_n_shot_filters() -> None:
             created="2025-12-01T00:00:00+00:00"),
     ]
     board = build_leaderboard(rows)
-    column = Column("b", "acc")
-    assert board.cell("m", column).value == pytest.approx(0.40)  # type: ignore[union-attr]
-    assert board.evaluations[("m", "b", "jav_Latn")].n_shot == 0
+    assert [c.label for c in board.display_columns] == ["b acc 5-shot", "b acc 3-shot",
+                                                         "b acc 0-shot"]
+    values = [board.cell("m", c).value for c in board.display_columns]  # type: ignore[union-attr]
+    assert values == pytest.approx([0.60, 0.55, 0.40])
+    zero = board.display_columns[2]
+    assert board.evaluation("m", zero.at("jav_Latn")).n_shot == 0  # type: ignore[union-attr]
     three = build_leaderboard(rows, n_shot=3)
-    assert three.cell("m", column).value == pytest.approx(0.55)  # type: ignore[union-attr]
+    assert three.cell("m", Column("b", "acc")).value == pytest.approx(0.55)  # type: ignore[union-attr]
+    assert three.notes == []
     with pytest.raises(KakugoError, match="n-shot 1; stored: 0, 3, 5"):
         build_leaderboard(rows, n_shot=1)
 
@@ -136,9 +142,10 @@ def test_latest_evaluation_wins_and_n_shot_filters() -> None:
 def test_ties_in_time_are_broken_deterministically() -> None:
     same = "2026-01-01T00:00:00+00:00"
     rows = [
-        row("m", "b", "jav_Latn", "acc", 0.1, n_shot=0, prompt_hash="z", created=same),
         row("m", "b", "jav_Latn", "acc", 0.3, n_shot=3, prompt_hash="a", created=same),
         row("m", "b", "jav_Latn", "acc", 0.2, n_shot=3, prompt_hash="b", created=same),
+        row("m", "b", "jav_Latn", "acc", 0.1, n_shot=3, prompt_hash="a", revision="r0",
+            created=same),
     ]
     for ordering in (rows, rows[::-1], [rows[1], rows[0], rows[2]]):
         board = build_leaderboard(ordering)

@@ -87,8 +87,8 @@ def task_id(row: ComparisonRow, metrics_of_language: int) -> str:
 
 
 def _metric_count(comparison: Comparison, row: ComparisonRow) -> int:
-    return sum(1 for r in comparison.rows
-               if r.benchmark == row.benchmark and r.language == row.language)
+    return len({r.metric for r in comparison.rows
+                if r.benchmark == row.benchmark and r.language == row.language})
 
 
 # -- eval results --------------------------------------------------------------------------
@@ -136,31 +136,46 @@ def _origin_note(data_source: str) -> str:
 
 def eval_results_files(comparison: Comparison) -> dict[str, str]:
     """``.eval_results/<benchmark>.yaml`` texts: the Hub's structured eval results format
-    (a list of ``{dataset: {id, task_id}, value, date, notes}``) for the student."""
-    import yaml
-    from huggingface_hub import EvalResultEntry, eval_result_entries_to_yaml
+    (a list of ``{dataset: {id, task_id}, value, date, notes}``) for the student. A benchmark
+    scored at several settings gets a file per setting, as the Hub asks for variants of one
+    benchmark: the most shots in ``<benchmark>.yaml``, the others in
+    ``<benchmark>_1-shot.yaml`` and so on."""
+    from kakugo_core.leaderboard import setting_of
 
     files: dict[str, str] = {}
     for benchmark in comparison.benchmarks():
-        info = benchmark_info(benchmark, comparison.stored_card.get(benchmark))
-        entries = []
-        for row in comparison.rows_of(benchmark):
-            cell = row.cells[comparison.student]
-            stderr = ("n/a" if cell.stderr is None
-                      else f"{hub_value(comparison, row, cell.stderr):g}")
-            scale = " (x100)" if is_fraction(comparison.rows_of(row.benchmark)) else ""
-            entries.append(EvalResultEntry(
-                dataset_id=info.hub_dataset,
-                task_id=task_id(row, _metric_count(comparison, row)),
-                value=hub_value(comparison, row, cell.value),
-                date=cell.created,
-                notes=(f"{row.metric}{scale}, {cell.n_shot}-shot, n={cell.n}, stderr={stderr}; "
-                       f"scored with Kakugo{_origin_note(cell.data_source)}"),
-            ))
-        text = yaml.safe_dump(eval_result_entries_to_yaml(entries), sort_keys=False,
-                              allow_unicode=True)
-        files[f".eval_results/{benchmark}.yaml"] = text
+        rows = comparison.rows_of(benchmark)
+        settings = sorted({setting_of(r.cells[comparison.student]) for r in rows}, reverse=True)
+        for setting in settings:
+            name = benchmark if setting == settings[0] else f"{benchmark}_{setting.tag}"
+            files[f".eval_results/{name}.yaml"] = _eval_results_file(
+                comparison, benchmark,
+                [r for r in rows if setting_of(r.cells[comparison.student]) == setting])
     return files
+
+
+def _eval_results_file(comparison: Comparison, benchmark: str,
+                       rows: list[ComparisonRow]) -> str:
+    """One ``.eval_results`` file: the student's ``rows`` of one benchmark and setting."""
+    import yaml
+    from huggingface_hub import EvalResultEntry, eval_result_entries_to_yaml
+
+    info = benchmark_info(benchmark, comparison.stored_card.get(benchmark))
+    scale = " (x100)" if is_fraction(comparison.rows_of(benchmark)) else ""
+    entries = []
+    for row in rows:
+        cell = row.cells[comparison.student]
+        stderr = "n/a" if cell.stderr is None else f"{hub_value(comparison, row, cell.stderr):g}"
+        entries.append(EvalResultEntry(
+            dataset_id=info.hub_dataset,
+            task_id=task_id(row, _metric_count(comparison, row)),
+            value=hub_value(comparison, row, cell.value),
+            date=cell.created,
+            notes=(f"{row.metric}{scale}, {cell.n_shot}-shot, n={cell.n}, stderr={stderr}; "
+                   f"scored with Kakugo{_origin_note(cell.data_source)}"),
+        ))
+    return str(yaml.safe_dump(eval_result_entries_to_yaml(entries), sort_keys=False,
+                              allow_unicode=True))
 
 
 # -- model card ----------------------------------------------------------------------------

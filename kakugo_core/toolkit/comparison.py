@@ -2,11 +2,13 @@
 and every other model with results on the same benchmarks and languages, with deltas and
 standard errors.
 
-One evaluation per model, benchmark and language, chosen exactly as ``kakugo leaderboard`` chooses
-it (:func:`kakugo_core.leaderboard.select_evaluations`: the latest; ties go to the higher n-shot,
-then prompt hash, then revision), so a card never disagrees with the leaderboard. Every stored
-metric is shown, the benchmark plugin's ``primary_metrics`` first (diagnostic counts such as the
-judge's ``unparsed`` verdicts are left out). Fractions
+One evaluation per model, benchmark, setting and language, chosen and compared exactly as
+``kakugo leaderboard`` does (:func:`kakugo_core.leaderboard.select_by_setting`: the latest; a row
+per setting the student was scored at, every model's cell at that setting;
+:func:`kakugo_core.leaderboard.incomparable`: a Δ only between cells of the same n-shot, engine and
+prompt hash, otherwise none and a footnote), so a card never disagrees with the leaderboard.
+Every stored metric is shown, the benchmark plugin's ``primary_metrics`` first (diagnostic counts
+such as the judge's ``unparsed`` verdicts are left out). Fractions
 (accuracies, F1) are shown ×100; chrF, BLEU and TER as stored.
 """
 
@@ -18,9 +20,10 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from kakugo_core.errors import KakugoError
-from kakugo_core.store import ResultRow, ResultsStore
+from kakugo_core.store import ENGINE_VERSION, ResultRow, ResultsStore
 from kakugo_core.toolkit.benchmarks import CARD_PREFIX
 from kakugo_core.toolkit.metrics import PROPORTION_METRICS, wilson_interval, wilson_stderr
 
@@ -57,6 +60,7 @@ class Cell:
     created: str
     data_source: str = ""  # "" when not recorded (older results)
     judge: str = ""  # the judge benchmark's judge (``plugin:model``), else ""
+    engine: int = ENGINE_VERSION  # the scoring engine's version
 
 
 @dataclass
@@ -92,10 +96,18 @@ class ComparisonRow:
             return None
         return wilson_interval(cell.value * cell.n, cell.n)
 
-    def delta(self, model: str, base: str) -> tuple[float, float | None] | None:
-        """``model - base`` and the standard error of the difference (independent samples)."""
+    def no_delta_reason(self, model: str, base: str) -> str | None:
+        """Why both cells are there but may not be subtracted (other settings), else None."""
+        from kakugo_core.leaderboard import incomparable
+
         a, b = self.cells.get(model), self.cells.get(base)
-        if a is None or b is None:
+        return incomparable(a, b) if a is not None and b is not None else None
+
+    def delta(self, model: str, base: str) -> tuple[float, float | None] | None:
+        """``model - base`` and the standard error of the difference (independent samples);
+        None when a cell is missing or the two were scored at other settings."""
+        a, b = self.cells.get(model), self.cells.get(base)
+        if a is None or b is None or self.no_delta_reason(model, base) is not None:
             return None
         se_a, se_b = self.shown_stderr(model), self.shown_stderr(base)
         se = math.sqrt(se_a**2 + se_b**2) if se_a is not None and se_b is not None else None
@@ -113,6 +125,8 @@ class Comparison:
     #: benchmark -> the card attributes stored with the student's results (``hub_dataset``,
     #: ``task_type``, ...), for benchmarks no installed plugin registers
     stored_card: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: benchmark -> footnotes under its table: settings shown as separate rows, Δ left out and why
+    notes: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def models(self) -> list[str]:
@@ -139,14 +153,17 @@ def _primary_metrics(benchmark: str) -> tuple[str, ...] | None:
     return tuple(metrics) if metrics else None
 
 
-def _latest(rows: Sequence[ResultRow]) -> dict[tuple[str, str, str, str], ResultRow]:
-    """(model, benchmark, language, metric) -> the row of the leaderboard's chosen evaluation."""
-    from kakugo_core.leaderboard import select_evaluations
+def _chosen(rows: Sequence[ResultRow]) -> dict[tuple[str, str, str, Any], dict[str, ResultRow]]:
+    """(model, benchmark, language, setting) -> the leaderboard's chosen rows by metric."""
+    from kakugo_core.leaderboard import select_by_setting
 
-    return {(model, benchmark, language, metric): row
-            for (model, benchmark, language), (_evaluation, by_metric)
-            in select_evaluations(rows).items()
-            for metric, row in by_metric.items()}
+    return {key: by_metric for key, (_evaluation, by_metric) in select_by_setting(rows).items()}
+
+
+def _cell(row: ResultRow) -> Cell:
+    return Cell(row.value, row.stderr, row.n, row.n_shot, row.prompt_hash, row.revision,
+                row.created, row.versions.get("data_source", ""), row.versions.get("judge", ""),
+                row.engine)
 
 
 def build_comparison(
@@ -171,12 +188,13 @@ def build_comparison(
     langs = sorted({lang for _, lang in pairs})
     all_rows = [r for r in store.rows(benchmarks=benchmarks, languages=langs)
                 if (r.benchmark, r.language) in pairs]
-    latest = _latest(all_rows)
+    chosen = _chosen(all_rows)
     if others is None:
-        others = sorted({m for (m, *_rest) in latest} - {student, base})
+        others = sorted({m for (m, *_rest) in chosen} - {student, base})
     models = [student, base, *[m for m in others if m not in (student, base)]]
 
     rows: list[ComparisonRow] = []
+    notes: dict[str, list[str]] = {}
     for benchmark in benchmarks:
         stored = sorted({r.metric for r in student_rows if r.benchmark == benchmark})
         primary = _primary_metrics(benchmark)
@@ -185,25 +203,52 @@ def build_comparison(
         # ones first; diagnostic counts (the judge's unparsed verdicts) are not scores
         metrics += [m for m in stored if m not in metrics and m not in DIAGNOSTIC_METRICS]
         for language in sorted(lang for b, lang in pairs if b == benchmark):
-            for metric in metrics:
-                row = ComparisonRow(benchmark, language, metric)
-                for model in models:
-                    found = latest.get((model, benchmark, language, metric))
-                    if found is not None:
-                        row.cells[model] = Cell(found.value, found.stderr, found.n, found.n_shot,
-                                                found.prompt_hash, found.revision, found.created,
-                                                found.versions.get("data_source", ""),
-                                                found.versions.get("judge", ""))
-                if student in row.cells:
-                    rows.append(row)
+            settings = sorted({k[3] for k in chosen if k[:3] == (student, benchmark, language)},
+                              reverse=True)
+            if len(settings) > 1:
+                notes.setdefault(benchmark, []).append(
+                    f"{language}: the student was scored at {', '.join(s.label for s in settings)};"
+                    " a row each, compared only with cells of the same setting.")
+            for setting in settings:
+                before = len(rows)
+                for metric in metrics:
+                    row = ComparisonRow(benchmark, language, metric)
+                    for model in models:
+                        found = chosen.get((model, benchmark, language, setting), {}).get(metric)
+                        if found is not None:
+                            row.cells[model] = _cell(found)
+                    if student in row.cells:
+                        rows.append(row)
+                base_settings = [k[3].label for k in chosen
+                                 if k[:3] == (base, benchmark, language)]
+                note = _base_note(rows[before:], student, base, setting.label, base_settings)
+                if note:
+                    notes.setdefault(benchmark, []).append(note)
     used = {m for r in rows for m in r.cells}
     stored_card: dict[str, dict[str, str]] = {}
-    for row in student_rows:
-        found = {key[len(CARD_PREFIX):]: value for key, value in row.versions.items()
-                 if key.startswith(CARD_PREFIX) and value}
-        if found:
-            stored_card.setdefault(row.benchmark, {}).update(found)
-    return Comparison(student, base, [m for m in models[2:] if m in used], rows, stored_card)
+    for result in student_rows:
+        card = {key[len(CARD_PREFIX):]: value for key, value in result.versions.items()
+                if key.startswith(CARD_PREFIX) and value}
+        if card:
+            stored_card.setdefault(result.benchmark, {}).update(card)
+    return Comparison(student, base, [m for m in models[2:] if m in used], rows, stored_card,
+                      notes)
+
+
+def _base_note(rows: Sequence[ComparisonRow], student: str, base: str, setting: str,
+               base_settings: Sequence[str]) -> str:
+    """The footnote for one language and setting of the student when it gets no Δ against the
+    base although the base was scored on that language: other settings, or another prompt."""
+    if not rows:
+        return ""
+    where = f"{rows[0].language} {setting}"
+    reasons = {r for row in rows if (r := row.no_delta_reason(student, base))}
+    if reasons:
+        return f"{where}: no Δ, the base was scored differently ({'; '.join(sorted(reasons))})."
+    if base_settings and not any(base in row.cells for row in rows):
+        return (f"{where}: no Δ, the base has results for {rows[0].language} only at "
+                f"{', '.join(sorted(base_settings))}.")
+    return ""
 
 
 # -- rendering ---------------------------------------------------------------------------------
@@ -283,6 +328,9 @@ def render_markdown(comparison: Comparison, labels: dict[str, str] | None = None
                      *base, _cell_text(row, comparison.student, scale), *delta,
                      *[_cell_text(row, m, scale) for m in comparison.others]]
             lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
+        notes = comparison.notes.get(benchmark, [])
+        if notes:
+            lines += ["", *(f"- {_md(note)}" for note in notes)]
         parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n"
 
@@ -307,7 +355,7 @@ def render_csv(comparison: Comparison, labels: dict[str, str] | None = None) -> 
     recs = records(comparison, labels)
     buffer = io.StringIO()
     fields = ["model", "role", "benchmark", "language", "metric", "value", "stderr", "n",
-              "n_shot", "prompt_hash", "revision", "created", "data_source", "judge"]
+              "n_shot", "prompt_hash", "revision", "created", "data_source", "judge", "engine"]
     writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     writer.writerows(recs)
@@ -319,5 +367,6 @@ def render_json(comparison: Comparison, labels: dict[str, str] | None = None) ->
     return json.dumps({"student": labels.get(comparison.student, comparison.student),
                        "base": labels.get(comparison.base, comparison.base),
                        "others": [labels.get(m, m) for m in comparison.others],
-                       "results": records(comparison, labels)},
+                       "results": records(comparison, labels),
+                       "notes": comparison.notes},
                       indent=2, ensure_ascii=False) + "\n"
