@@ -89,7 +89,8 @@ def prepare(name: str, language: Language, options: Mapping[str, Any]) -> JudgeT
     if not prompts:
         raise KakugoError(f"the judge benchmark needs held-out prompts; {HOW_TO}")
     limit = options.get("limit") or None
-    items = load_prompts(prompts, int(limit) if limit else None)
+    items = load_prompts(prompts, int(limit) if limit else None,
+                         int(options.get("limit_seed") or 0))
     opponent, opponent_revision = _opponent_identity(options)
     judge = _teacher_identity(options)
     parts = {
