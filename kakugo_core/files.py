@@ -144,7 +144,7 @@ def prepare_output(
             raise KakugoError(f"{shown} is a directory; give a file path ({option})")
         parent = next((p for p in out.parents if p.exists()), None)
         if parent is not None and not parent.is_dir():
-            raise KakugoError(f"{parent} is a file, so {shown} cannot be written")
+            raise KakugoError(f"cannot write {shown}: {parent} is a file")
         return out
     if out.exists() and not out.is_dir():
         raise KakugoError(f"{shown} is a file; give a folder ({option})")

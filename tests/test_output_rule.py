@@ -131,7 +131,7 @@ def test_prepare_output_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         (".", "folder"): "holds model",
         ("theirs", "folder"): "did not make (a.txt)",
         ("theirs", "file"): "is a directory",
-        ("store.sqlite/x", "file"): "is a file",
+        ("store.sqlite/x", "file"): "cannot write store.sqlite/x: .* is a file",
         ("model/config.json", "folder"): "inside model",
         ("", "file"): "empty",
     }
