@@ -23,7 +23,7 @@ from kakugo_core.toolkit.judging import (
     rubric_digest,
 )
 
-HOW_TO = ("run `kakugo judge --model A --opponent B --prompts FILE --language LANG` "
+HOW_TO = ("run `kakugo judge -m A --opponent B --prompts FILE -l LANG` "
           "(or set judge.prompts and judge.opponent)")
 
 
