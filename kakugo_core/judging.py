@@ -120,17 +120,16 @@ def _dataset_prompts(folder: Path) -> list[PromptItem]:
 
 
 def load_prompts(path: str | Path, limit: int | None = None,
-                 seed: int | str = 0) -> list[PromptItem]:
+                 seed: int | str | None = None) -> list[PromptItem]:
     """Prompts from a JSONL (or JSON list) file of rows with a ``prompt`` (or ``turns``) field
     (ids from ``id`` / ``question_id``, else the line number), or from a Kakugo dataset folder
-    (its ``validation`` split: held out of training); with ``limit``, the seeded sample of
-    that many that ``--limit`` draws everywhere (:func:`~kakugo_core.toolkit.sampling.
-    sample_items`, in file order). Bad input is a KakugoError."""
-    from kakugo_core.toolkit.sampling import sample_items
-
+    (its ``validation`` split: held out of training). With ``limit`` and a ``seed``: the seeded
+    sample of that many that ``--limit`` draws everywhere (:func:`~kakugo_core.toolkit.
+    sampling.sample_items`, in file order; what ``kakugo judge`` and ``compare`` use); without
+    a seed, the first ``limit`` (as before ``seed`` was added). Bad input is a KakugoError."""
     path = Path(path)
     if path.is_dir():
-        return sample_items(_dataset_prompts(path), limit, seed)
+        return _limited(_dataset_prompts(path), limit, seed)
     try:
         text = path.read_text("utf-8")
     except FileNotFoundError:
@@ -171,6 +170,15 @@ def load_prompts(path: str | Path, limit: int | None = None,
         items.append(PromptItem(item_id, prompt))
     if not items:
         raise KakugoError(f"{path}: no prompts; write one JSON object with a 'prompt' per line")
+    return _limited(items, limit, seed)
+
+
+def _limited(items: list[PromptItem], limit: int | None,
+             seed: int | str | None) -> list[PromptItem]:
+    from kakugo_core.toolkit.sampling import sample_items
+
+    if seed is None:
+        return items[:limit] if limit and limit > 0 else items
     return sample_items(items, limit, seed)
 
 

@@ -169,6 +169,7 @@ def test_limit_is_the_same_seeded_sample_in_judge_and_compare(tmp_path: Path) ->
         assert sample == sample_items(every, 6, seed)
         assert sample != every[:6]
     assert load_prompts(path, 6, 0) != load_prompts(path, 6, 7)
+    assert load_prompts(path, 6) == every[:6]  # the toolkit's callers without a seed: unchanged
     options = judge_options(load_config(), prompts=path, opponent="b", backend="transformers",
                             backend_options={}, limit=6, limit_seed=7)
     assert (options["limit"], options["limit_seed"]) == (6, 7)
