@@ -23,7 +23,7 @@ from kakugo_core.toolkit.judging import (
     rubric_digest,
 )
 
-HOW_TO = ("run `kakugo judge --model A --opponent B --prompts FILE --language LANG` "
+HOW_TO = ("run `kakugo judge -m A --opponent B --prompts FILE -l LANG` "
           "(or set judge.prompts and judge.opponent)")
 
 
@@ -89,7 +89,8 @@ def prepare(name: str, language: Language, options: Mapping[str, Any]) -> JudgeT
     if not prompts:
         raise KakugoError(f"the judge benchmark needs held-out prompts; {HOW_TO}")
     limit = options.get("limit") or None
-    items = load_prompts(prompts, int(limit) if limit else None)
+    items = load_prompts(prompts, int(limit) if limit else None,
+                         int(options.get("limit_seed") or 0))
     opponent, opponent_revision = _opponent_identity(options)
     judge = _teacher_identity(options)
     parts = {

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from kakugo_core.errors import KakugoError
-from kakugo_core.files import write_text_atomic
+from kakugo_core.files import mark_output, write_text_atomic
 from kakugo_core.interfaces import Score
 from kakugo_core.judging import PromptItem, preference_scores, wilson_interval
 from kakugo_core.languages import Language
@@ -143,7 +143,7 @@ def export_comparison(
         if old != export_id:
             raise KakugoError(
                 f"{key_path} already holds the key of another export ({old}); votes on that page "
-                "need it: choose another --out folder, or pass --force to replace it"
+                "need it: choose another -o/--out folder, or pass --overwrite to replace it"
             )
     key = {
         "kind": KEY_KIND, "format": FORMAT, "export_id": export_id, "seed": seed,
@@ -158,6 +158,7 @@ def export_comparison(
     write_text_atomic(key_path, json.dumps(key, indent=2, ensure_ascii=False) + "\n")
     write_text_atomic(out / CSV_FILE, _csv_text(export_id, rows))
     write_text_atomic(out / HTML_FILE, _page(data, language))
+    mark_output(out, "compare export", [KEY_FILE, CSV_FILE, HTML_FILE])
     return ExportPaths(out / HTML_FILE, out / CSV_FILE, key_path, export_id, len(rows))
 
 

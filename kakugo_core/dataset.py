@@ -273,6 +273,10 @@ teacher gave no reasoning, are plain answers under "{settings['concise_system_pr
     return DatasetCard(f"---\n{data.to_yaml()}\n---\n\n{body}")
 
 
+#: the summary every dataset folder holds; its presence says Kakugo made the folder
+SUMMARY_FILE = "kakugo_dataset.json"
+
+
 def _teacher_model(work_dir: Path) -> str:
     path = work_dir / "summary.json"
     if not path.exists():
@@ -345,7 +349,7 @@ def build_dataset(
     try:
         dataset.save_to_disk(str(tmp))
         dataset_card(summary, lang, config).save(tmp / "README.md")
-        (tmp / "kakugo_dataset.json").write_text(
+        (tmp / SUMMARY_FILE).write_text(
             json.dumps(summary.as_dict(), indent=2, ensure_ascii=False) + "\n", "utf-8"
         )
         _replace_dir(tmp, out)

@@ -119,14 +119,17 @@ def _dataset_prompts(folder: Path) -> list[PromptItem]:
     return [PromptItem(f"validation:{index}", text) for index, _method, text in chosen]
 
 
-def load_prompts(path: str | Path, limit: int | None = None) -> list[PromptItem]:
+def load_prompts(path: str | Path, limit: int | None = None,
+                 seed: int | str | None = None) -> list[PromptItem]:
     """Prompts from a JSONL (or JSON list) file of rows with a ``prompt`` (or ``turns``) field
     (ids from ``id`` / ``question_id``, else the line number), or from a Kakugo dataset folder
-    (its ``validation`` split: held out of training). Bad input is a KakugoError."""
+    (its ``validation`` split: held out of training). With ``limit`` and a ``seed``: the seeded
+    sample of that many that ``--limit`` draws everywhere (:func:`~kakugo_core.toolkit.
+    sampling.sample_items`, in file order; what ``kakugo judge`` and ``compare`` use); without
+    a seed, the first ``limit`` (as before ``seed`` was added). Bad input is a KakugoError."""
     path = Path(path)
     if path.is_dir():
-        held_out = _dataset_prompts(path)
-        return held_out[:limit] if limit and limit > 0 else held_out
+        return _limited(_dataset_prompts(path), limit, seed)
     try:
         text = path.read_text("utf-8")
     except FileNotFoundError:
@@ -167,7 +170,16 @@ def load_prompts(path: str | Path, limit: int | None = None) -> list[PromptItem]
         items.append(PromptItem(item_id, prompt))
     if not items:
         raise KakugoError(f"{path}: no prompts; write one JSON object with a 'prompt' per line")
-    return items[:limit] if limit and limit > 0 else items
+    return _limited(items, limit, seed)
+
+
+def _limited(items: list[PromptItem], limit: int | None,
+             seed: int | str | None) -> list[PromptItem]:
+    from kakugo_core.toolkit.sampling import sample_items
+
+    if seed is None:
+        return items[:limit] if limit and limit > 0 else items
+    return sample_items(items, limit, seed)
 
 
 def prompts_digest(items: Sequence[PromptItem]) -> str:
@@ -186,18 +198,23 @@ def judge_options(
     cache_file: str | Path | None = None,
     max_new_tokens: int | None = None,
     limit: int | None = None,
+    limit_seed: int | None = None,
 ) -> dict[str, Any]:
     """The ``judge`` benchmark's options from a configuration's ``[judge]`` and ``[teacher]``
     sections (what ``kakugo judge`` and the run's bench stage pass)."""
+    from kakugo_core.toolkit.sampling import parse_seed
+
     section = config["judge"]
     limit = section["limit"] if limit is None else limit
+    seed = parse_seed(config.get("bench", {}).get("limit_seed", 0) if limit_seed is None
+                      else limit_seed)
     return {
         "prompts": str(prompts), "opponent": opponent, "opponent_backend": backend,
         "opponent_options": dict(backend_options), "config": config,
         "cache_file": str(cache_file or section["cache_file"] or "") or None,
         "max_new_tokens": max_new_tokens or section["max_new_tokens"],
         "judge_temperature": section["temperature"], "judge_max_tokens": section["max_tokens"],
-        "limit": limit or None,
+        "limit": limit or None, "limit_seed": seed,
     }
 
 

@@ -432,33 +432,44 @@ def build_site(rows: Sequence[ResultRow], baseline: str | None = None,
     return Site(board, rows).files()
 
 
-def write_site(files: dict[str, str], out_dir: str | Path) -> Path:
-    """Write the site into ``out_dir`` as a whole: built in a temporary folder beside it, then
-    swapped in, so a failed run leaves the previous site untouched."""
-    out = Path(out_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.exists() and not out.is_dir():
-        from kakugo_core.errors import KakugoError
+def write_site(files: dict[str, str], out_dir: str | Path, *, overwrite: bool = False,
+               inputs: Iterable[str | Path] = ()) -> Path:
+    """Write the site into ``out_dir`` under the one output rule
+    (:func:`kakugo_core.files.prepare_output`): never over one of ``inputs``, and over a folder
+    holding files Kakugo did not make only with ``overwrite``. Pages are staged beside the
+    folder first; a new folder is renamed into place whole, an existing one gets each page
+    replaced atomically. Only pages an earlier site wrote (listed in its marker) are removed:
+    a file the site writer did not make is never deleted."""
+    from kakugo_core.files import OUTPUT_MARKER, mark_output, marked_files, prepare_output
 
-        raise KakugoError(f"{out} exists and is not a folder")
+    out = prepare_output(out_dir, kind="folder", inputs=inputs, overwrite=overwrite)
+    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
     try:
         for rel, text in files.items():
             path = tmp / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, "utf-8")
+        mark_output(tmp, "leaderboard --format site", files)
         os.chmod(tmp, 0o755)
-        old = None
-        if out.exists():
-            old = out.with_name(f".{out.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            out.rename(old)
-        tmp.rename(out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
+        if not out.exists():
+            tmp.rename(out)
+            return out
+        stale = [rel for rel in marked_files(out) if rel not in files]
+        for rel in [*files, OUTPUT_MARKER]:
+            target = out / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp / rel, target)
+        for rel in stale:
+            target = (out / rel).resolve()
+            if out in target.parents and target.is_file():
+                target.unlink()
+                for folder in target.parents:  # folders the old site made, now empty
+                    if folder == out or any(folder.iterdir()):
+                        break
+                    folder.rmdir()
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 

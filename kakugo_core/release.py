@@ -29,7 +29,7 @@ from typing import Any
 
 from kakugo_core.config import Config, load_config
 from kakugo_core.errors import KakugoError
-from kakugo_core.files import write_text_atomic
+from kakugo_core.files import prepare_output, write_text_atomic
 from kakugo_core.interfaces import ReleaseResult, ReleaseTarget, describe_uploads
 from kakugo_core.languages import Language, resolve
 from kakugo_core.plugin_settings import settings_for
@@ -445,6 +445,9 @@ def release(
     if is_folder and out_dir is None:
         out_dir = Path(cfg["release"]["out_dir"]) / repo_id
     dest = Path(out_dir) if out_dir is not None else None
+    if dest is not None:  # the one output rule; what the folder may hold is the target's to say
+        prepare_output(dest, kind="folder", overwrite=True, inputs=[
+            model_dir, dataset_dir, getattr(results, "path", None)])
     check = getattr(publisher, "check", None)  # a target's own checks, before assembling
     if callable(check) and not dry_run:
         check({**options, "out_dir": dest})

@@ -36,10 +36,11 @@ class TrainRequest:
     def from_config(cls, config: Config, dataset_dir: str | Path, out_dir: str | Path,
                     base_model: str | None = None) -> TrainRequest:
         """A request from a merged configuration (``load_config``); ``base_model`` overrides
-        ``train.base_model``."""
+        ``train.base_model``, in the options too, so the record names one base model."""
         options = dict(config["train"])
+        options["base_model"] = base_model or options["base_model"]
         return cls(
-            base_model=base_model or options["base_model"],
+            base_model=options["base_model"],
             dataset_dir=str(dataset_dir),
             out_dir=str(out_dir),
             student=options.get("student", "hf"),

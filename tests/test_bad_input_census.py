@@ -139,12 +139,20 @@ BENCH_ANY = ["bench", "-m", "tiny", "-l", "jav_Latn", "--limit", "2", "--n-shot"
 BENCH = ["bench", "-b", "sib200", "-l", "jav_Latn", "--limit", "2", "--n-shot", "0",
          "--db", "new.sqlite", "--no-progress"]
 BENCH_TINY = [*BENCH, "-m", "tiny"]
-RELEASE = ["release", "--model", "tiny", "--base", "base-model", "--language", "jav_Latn",
+RELEASE = ["release", "--model", "tiny", "--base", "base-model", "-l", "jav_Latn",
            "--db", "store.sqlite"]
-JUDGE = ["judge", "-m", "tiny", "-o", "tiny2", "-l", "jav_Latn", "--db", "new.sqlite",
+JUDGE = ["judge", "-m", "tiny", "--opponent", "tiny2", "-l", "jav_Latn", "--db", "new.sqlite",
          "--no-progress"]
 EXPORT = ["compare", "export", "-l", "jav_Latn", "--out", "cmp", "--no-progress"]
-TRAIN = ["train", "--student", "tiny", "--dataset", "ds", "--out", "trained"]
+TRAIN = ["train", "-m", "tiny", "--dataset", "ds", "--out", "trained"]
+
+
+def other_language(argv: list[str]) -> list[str]:
+    """``argv`` without its ``-l LANG`` (a one-language command refuses two)."""
+    at = argv.index("-l")
+    return argv[:at] + argv[at + 2:]
+
+
 NO_TEACHER = ["--set", "teacher.base_url=http://127.0.0.1:9/v1", "--set",
               "teacher.max_retries=0", "--set", "teacher.timeout_s=2"]
 GEN = ["generate", "jav_Latn", "--work-dir", "gen", "--no-progress", "--generators", "topic"]
@@ -163,13 +171,14 @@ CASES: list[Case] = [
          "unknown language"),
     Case("lang-dataset", ["dataset", "Klingon", "--work-dir", "gen", "--out", "d2"],
          "unknown language"),
-    Case("lang-release", [*RELEASE[:-4], "--language", "Klingon", "--db", "store.sqlite"],
+    Case("lang-release", [*RELEASE[:-4], "-l", "Klingon", "--db", "store.sqlite"],
          "unknown language"),
-    Case("lang-release-never-benched", [*RELEASE[:-4], "--language", "yor_Latn", "--db",
+    Case("lang-release-never-benched", [*RELEASE[:-4], "-l", "yor_Latn", "--db",
                                         "store.sqlite"], "no results for 'tiny' in Yoruba"),
-    Case("lang-judge", [*JUDGE, "-p", "prompts.jsonl", "-l", "zzz_Qqqq"], "unknown language"),
-    Case("lang-compare", [*EXPORT, "-m", "tiny", "-m", "tiny2", "-p", "prompts.jsonl", "-l",
-                          "qqq"], "unknown language"),
+    Case("lang-judge", [*other_language(JUDGE), "-p", "prompts.jsonl", "-l", "zzz_Qqqq"],
+         "unknown language"),
+    Case("lang-compare", [*other_language(EXPORT), "-m", "tiny", "-m", "tiny2", "-p",
+                          "prompts.jsonl", "-l", "qqq"], "unknown language"),
     Case("lang-demo-no-data", ["run", "--demo", "French", "--run-dir", "demo", "--no-progress"],
          "the demo has no bundled data"),
     # -- configuration ------------------------------------------------------------------------
@@ -329,9 +338,9 @@ CASES: list[Case] = [
     Case("model-hub-offline", [*BENCH, "-m", "nobody/nothing-here"], "cannot load model"),
     Case("model-device-cuda", [*BENCH_TINY, "--device", "cuda:7"], "device 'cuda:7'"),
     Case("model-device-unknown", [*BENCH_TINY, "--device", "tpu"], "unknown device 'tpu'"),
-    Case("model-train-empty", [*TRAIN[:1], "--student", "empty", *TRAIN[3:]], "empty",
+    Case("model-train-empty", [*TRAIN[:1], "-m", "empty", *TRAIN[3:]], "empty",
          setup=lambda ws: (ws / "empty").mkdir()),
-    Case("model-train-missing-path", [*TRAIN[:1], "--student", "./bases/gone", *TRAIN[3:]],
+    Case("model-train-missing-path", [*TRAIN[:1], "-m", "./bases/gone", *TRAIN[3:]],
          "base model folder ./bases/gone does not exist"),
     Case("model-judge-empty", [*JUDGE[:2], "empty", *JUDGE[3:], "-p", "prompts.jsonl"],
          "has no config.json", setup=lambda ws: (ws / "empty").mkdir()),
@@ -403,7 +412,7 @@ CASES: list[Case] = [
     Case("path-tiny-model-hidden", ["tiny-model", "t2", "--hidden", "33"], "multiple of 32"),
     Case("path-tiny-model-language", ["tiny-model", "t2", "--languages", "xx_Yyyy"],
          "no bundled SIB-200 sentences"),
-    Case("path-train-out-not-empty", [*TRAIN[:5], "--out", "ds"], "not empty"),
+    Case("path-train-out-not-empty", [*TRAIN[:5], "--out", "tiny2"], "not empty"),
     Case("path-release-over-foreign", [*RELEASE, "--out", "ds"], "not a Kakugo release"),
     Case("path-release-under-read-only", [*RELEASE, "--out", "locked/release"], "locked",
          setup=read_only("locked")),
@@ -415,9 +424,44 @@ CASES: list[Case] = [
     Case("path-leaderboard-read-only", ["leaderboard", "--db", "store.sqlite", "-o",
                                         "locked/board.md"], "locked", setup=read_only("locked")),
     Case("path-compare-out-file", [*EXPORT[:-3], "--out", "prompts.jsonl", "-m", "tiny", "-m",
-                                   "tiny2", "-p", "prompts.jsonl"], "is a file"),
+                                   "tiny2", "-p", "prompts.jsonl"], "inputs"),
+    Case("path-compare-out-file-not-input", [*EXPORT[:-3], "--out", "store.sqlite", "-m",
+                                             "tiny", "-m", "tiny2", "-p", "prompts.jsonl"],
+         "is a file"),
+    Case("path-compare-out-foreign", [*EXPORT[:-3], "--out", "gen", "-m", "tiny", "-m", "tiny2",
+                                      "-p", "prompts.jsonl"], "did not make",
+         setup=write("gen/notes.txt", "mine")),
     Case("path-dataset-out-file", ["dataset", "jav", "--work-dir", "gen", "--out",
                                    "prompts.jsonl"], "is a file"),
+    # -- the one output rule (issue 23) -------------------------------------------------------
+    Case("out-site-over-foreign", ["leaderboard", "--db", "store.sqlite", "--format", "site",
+                                   "-o", "tiny"], "did not make"),
+    Case("out-site-dot", ["leaderboard", "--db", "store.sqlite", "--format", "site", "-o", "."],
+         "holds store.sqlite"),
+    Case("out-site-dotdot", ["leaderboard", "--db", "store.sqlite", "--format", "site",
+                             "--out", ".."], "holds store.sqlite"),
+    Case("out-csv-over-its-store", ["leaderboard", "--db", "store.sqlite", "--format", "csv",
+                                    "-o", "store.sqlite"], "inputs"),
+    Case("out-site-inside-model", ["leaderboard", "--db", "store.sqlite", "--format", "site",
+                                   "--out", "tiny/site"], "did not make",
+         setup=write("tiny/site/x.txt", "x")),
+    Case("out-dataset-over-foreign", ["dataset", "jav", "--work-dir", "gen", "-o", "tiny"],
+         "did not make"),
+    Case("out-dataset-inside-work", ["dataset", "jav", "--work-dir", "gen", "-o", "gen/d"],
+         "inside gen"),
+    Case("out-train-into-dataset", [*TRAIN[:5], "-o", "ds/model"], "inside ds"),
+    Case("out-release-over-model", [*RELEASE, "-o", "tiny"], "inputs"),
+    Case("out-release-hub-options-folder", [*RELEASE, "--target", "folder", "--create-pr",
+                                            "--tag", "v1"], "hub target"),
+    Case("out-tiny-model-twice", ["tiny-model", "t2", "-o", "t3"], "once"),
+    Case("out-judge-predictions-over-prompts", [*JUDGE, "-p", "prompts.jsonl", "--predictions",
+                                                "prompts.jsonl"], "inputs"),
+    Case("out-store-merge-into-source", ["store", "merge", "-o", "store.sqlite",
+                                         "store.sqlite"], "inputs"),
+    Case("vocab-judge-two-languages", [*JUDGE, "-p", "prompts.jsonl", "-l", "sun"],
+         "one language"),
+    Case("vocab-leaderboard-overwrite-without-site", ["leaderboard", "--db", "store.sqlite",
+                                                      "--overwrite"], "--format site"),
 ]
 
 

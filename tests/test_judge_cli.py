@@ -37,7 +37,7 @@ def test_kakugo_judge_stores_rates_with_the_opponent(
     db = tmp_path / "results.sqlite"
     answers_a = set(answers_of(model_a, JAVANESE_PROMPTS, 8))
     with OpenAICompatServer(prefers_model_a(answers_a)) as server:
-        args = ["judge", "-m", str(model_a), "-o", str(model_b), "-p", str(prompts), "-l",
+        args = ["judge", "-m", str(model_a), "--opponent", str(model_b), "-p", str(prompts), "-l",
                 "Javanese", "--max-new-tokens", "8", "--db", str(db), "--no-progress",
                 "--cache-file", str(tmp_path / "verdicts.jsonl"),
                 "--predictions", str(tmp_path / "pairs.jsonl"),
@@ -61,6 +61,6 @@ def test_kakugo_judge_stores_rates_with_the_opponent(
 def test_kakugo_judge_without_prompts_is_one_clear_line(
     capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run_cli(["judge", "-m", "a", "-o", "b", "-l", "jav"]) != 0
+    assert run_cli(["judge", "-m", "a", "--opponent", "b", "-l", "jav"]) != 0
     err = capsys.readouterr().err.strip()
     assert err.startswith("kakugo: error:") and "--prompts" in err and "\n" not in err

@@ -242,13 +242,13 @@ def test_cli_errors_are_one_line(db: Path, tmp_path: Path) -> None:
 
 def test_cli_output_is_written_atomically(db: Path, tmp_path: Path) -> None:
     out = tmp_path / "site" / "board.json"
-    done = kakugo("leaderboard", "--db", str(db), "--format", "json", "--output", str(out),
-                  "--baseline", "base", "--models", "student")
+    done = kakugo("leaderboard", "--db", str(db), "--format", "json", "-o", str(out),
+                  "--baseline", "base", "-m", "student")
     assert done.returncode == 0, done.stderr
     doc = json.loads(out.read_text("utf-8"))
     assert list(doc["models"]) == ["base", "student"]
     before = out.read_bytes()
-    failed = kakugo("leaderboard", "--db", str(db), "--format", "json", "--output", str(out),
+    failed = kakugo("leaderboard", "--db", str(db), "--format", "json", "-o", str(out),
                     "--baseline", "ghost")
     assert failed.returncode != 0
     assert out.read_bytes() == before  # the earlier file survives a failed run

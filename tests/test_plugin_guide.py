@@ -104,7 +104,7 @@ def test_sports_benchmark_benches_stores_ranks_and_reaches_the_card(
     assert "sports" in board.stdout
     out = tmp_path / "release"
     release = kakugo(site, "release", "--model", str(student), "--base", str(tiny_model),
-                     "--language", "jav_Latn", "--db", str(db), "--repo-id", "me/sports-demo",
+                     "-l", "jav_Latn", "--db", str(db), "--repo-id", "me/sports-demo",
                      "--out", str(out), plugins="kakugo-sports", cwd=tmp_path)
     assert release.returncode == 0, release.stderr
     card = (out / "README.md").read_text("utf-8")
@@ -152,7 +152,7 @@ def test_zip_target_releases_and_dry_runs_without_describe(
                  "--limit", "14", "--n-shot", "0", "--db", str(db), "--no-progress",
                  plugins="kakugo-zipdrop", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
-    common = ["release", "--model", str(tiny_model), "--base", str(tiny_model), "--language",
+    common = ["release", "--model", str(tiny_model), "--base", str(tiny_model), "-l",
               "jav_Latn", "--db", str(db), "--target", "zipdrop", "--repo-id", "me/zipped",
               "--set", f"release.zipdrop.archive_dir={tmp_path / 'zips'}"]
     dry = kakugo(site, *common, "--dry-run", plugins="kakugo-zipdrop", cwd=tmp_path)

@@ -17,7 +17,7 @@ def test_folder_release_from_the_command_line(
     tiny_model: Path, db: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "out"
-    args = ["release", "--model", str(tiny_model), "--base", "tiny/base", "--language",
+    args = ["release", "--model", str(tiny_model), "--base", "tiny/base", "-l",
             "Javanese", "--db", str(db), "--out", str(out), "--repo-id", "me/kakugo-tiny-jav"]
     assert _cli(*args) == 0
     assert "released me/kakugo-tiny-jav" in capfd.readouterr().out
@@ -33,7 +33,7 @@ def test_default_repository_name_and_folder(
     from kakugo_core.toolkit.release_files import parameter_count, size_label
 
     monkeypatch.chdir(tmp_path)
-    assert _cli("release", "--model", str(tiny_model), "--base", "tiny/base", "--language",
+    assert _cli("release", "--model", str(tiny_model), "--base", "tiny/base", "-l",
                 "jav", "--db", str(db)) == 0
     size = size_label(parameter_count(tiny_model))
     assert (tmp_path / "kakugo-release" / "kakugo" / f"kakugo-{size}-jav" / "README.md").is_file()
@@ -49,7 +49,7 @@ def test_hub_dry_run_without_a_token_lists_every_file(
     monkeypatch.delenv("HF_TOKEN", raising=False)
     monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
     monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "no-token"))
-    base = ["release", "--model", str(tiny_model), "--base", "tiny/base", "--language", "jav",
+    base = ["release", "--model", str(tiny_model), "--base", "tiny/base", "-l", "jav",
             "--db", str(db), "--target", "hub", "--dry-run"]
     assert _cli(*base, "--repo-id", "me/kakugo-tiny-jav") == 0
     out = capfd.readouterr().out
@@ -88,7 +88,7 @@ def test_ci_recipe_benches_and_releases_on_a_tag_with_the_token_as_a_secret() ->
 def test_an_unknown_target_is_a_one_line_error(
     tiny_model: Path, db: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    code = _cli("release", "--model", str(tiny_model), "--base", "tiny/base", "--language",
+    code = _cli("release", "--model", str(tiny_model), "--base", "tiny/base", "-l",
                 "jav", "--db", str(db), "--target", "hubb", "--out", str(tmp_path / "o"))
     err = capfd.readouterr().err.strip().splitlines()
     assert code != 0 and len(err) == 1

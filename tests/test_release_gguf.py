@@ -53,7 +53,7 @@ def test_tiny_llama_round_trips(tiny_model: Path, tmp_path: Path, gguf_type: str
 
 
 def _release(model: Path, db: Path, out: Path, *extra: str) -> int:
-    return _cli("release", "--model", str(model), "--base", "tiny/base", "--language", "jav",
+    return _cli("release", "--model", str(model), "--base", "tiny/base", "-l", "jav",
                 "--db", str(db), "--out", str(out), "--repo-id", "me/kakugo-tiny-jav", *extra)
 
 

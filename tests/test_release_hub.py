@@ -187,7 +187,7 @@ def test_the_token_is_never_printed_or_written(
     capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
     student, base, _ = scored
-    common = ["release", "--model", str(student), "--base", str(base), "--language", "jav",
+    common = ["release", "--model", str(student), "--base", str(base), "-l", "jav",
               "--db", str(store_path), "--target", "hub", "--repo-id", REPO]
     assert _cli(*common, "--dry-run") == 0
     assert _cli(*common, "--out", str(tmp_path / "kept"), "--private") == 0
@@ -228,7 +228,7 @@ def test_bad_input_is_one_line_and_uploads_nothing(
     else:
         db = str(tmp_path / "empty.sqlite")
         ResultsStore(db).put("x", "", "sib200", "jav_Latn", 0, "p", [("acc", 0.1, 0.1, 2)])
-    code = _cli("release", "--model", model, "--base", str(base), "--language", "jav",
+    code = _cli("release", "--model", model, "--base", str(base), "-l", "jav",
                 "--db", db, "--target", "hub", "--repo-id", repo_id)
     out, err = capfd.readouterr()
     assert code != 0
@@ -247,7 +247,7 @@ def test_dry_run_prints_exactly_what_would_change_and_changes_nothing(
         store.put("someone/else", "", "sib200", "jav_Latn", 0, "p", [("acc", 0.5, 0.1, 24)])
     capfd.readouterr()
     writes = len(hub.writes())
-    assert _cli("release", "--model", str(student), "--base", str(base), "--language", "jav",
+    assert _cli("release", "--model", str(student), "--base", str(base), "-l", "jav",
                 "--db", str(store_path), "--target", "hub", "--repo-id", REPO,
                 "--dry-run") == 0
     out, _ = capfd.readouterr()

@@ -164,7 +164,7 @@ def test_judge_checks_the_store_before_judging(tmp_path):
 
     db = _foreign(tmp_path / "other.sqlite")
     before = _digest(db)
-    _one_line(_kakugo("judge", "-m", "no-such-model", "-o", "no-such-opponent", "-p",
+    _one_line(_kakugo("judge", "-m", "no-such-model", "--opponent", "no-such-opponent", "-p",
                       str(write_prompts(tmp_path / "prompts.jsonl")), "-l", "Javanese",
                       "--db", str(db), "--no-progress",
                       "--set", "teacher.base_url=http://127.0.0.1:9", "--set",

@@ -38,7 +38,7 @@ def test_help_explains_the_options():
 
     result = CliRunner().invoke(cli, ["train", "--help"])
     assert result.exit_code == 0
-    for option in ("--student", "--dataset", "--out", "--method", "--accelerate-config",
+    for option in ("--model", "--dataset", "--out", "--method", "--accelerate-config",
                    "--deepspeed", "--vocab-expansion", "--alignment", "--set"):
         assert option in result.output
 
@@ -71,7 +71,7 @@ def test_unusable_inputs_fail_with_one_line(problem, tmp_path, tiny_model, small
     from kakugo_core.cli import main
 
     with pytest.raises(SystemExit) as exit_info:
-        main(["train", "--student", student, "--dataset", str(dataset),
+        main(["train", "-m", student, "--dataset", str(dataset),
               "--out", str(tmp_path / "out"), *extra])
     assert exit_info.value.code != 0
     stderr = capsys.readouterr().err
@@ -84,13 +84,14 @@ def test_unusable_inputs_fail_with_one_line(problem, tmp_path, tiny_model, small
 @pytest.mark.slow
 def test_accelerate_launch_trains_in_one_cpu_process(tmp_path, tiny_model, small_dataset):
     out = tmp_path / "model"
-    result = _kakugo("train", "--student", str(tiny_model), "--dataset", str(small_dataset),
+    result = _kakugo("train", "-m", str(tiny_model), "--dataset", str(small_dataset),
                      "--out", str(out), "--epochs", "1", *FAST,
                      "--accelerate-config", str(CPU_CONFIG), cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"trained model written to {out}" in result.stdout
     summary = json.loads((out / "training_summary.json").read_text())
     assert summary["options"]["accelerate_config"] == ""  # the launched process ran it
+    assert summary["options"]["base_model"] == summary["base_model"]  # one base model
     assert summary["final_validation_loss"] < summary["initial_validation_loss"]
     assert summary["train_examples"] == 24 and summary["options"]["max_length"] == 512
 
@@ -114,7 +115,7 @@ def test_training_shows_one_progress_line_and_no_third_party_noise(
     """In a log (stderr is a pipe): progress lines with step/total, loss, tokens/s and ETA;
     no "Writing model shards" bar per checkpoint, no "Saving the dataset", no FutureWarning."""
     out = tmp_path / "model"
-    result = _kakugo("train", "--student", str(tiny_model), "--dataset", str(small_dataset),
+    result = _kakugo("train", "-m", str(tiny_model), "--dataset", str(small_dataset),
                      "--out", str(out), "--epochs", "1", *FAST,
                      "--set", "train.save_steps=2", cwd=tmp_path)  # a checkpoint every 2 steps
     assert result.returncode == 0, result.stderr[-3000:]
@@ -159,7 +160,7 @@ def test_a_killed_attempt_without_a_checkpoint_is_still_costed(tmp_path, tiny_mo
     import time
 
     out = tmp_path / "model"
-    args = ["train", "--student", str(tiny_model), "--dataset", str(small_dataset),
+    args = ["train", "-m", str(tiny_model), "--dataset", str(small_dataset),
             "--out", str(out), "--epochs", "30", *FAST, "--set", "train.save_steps=0"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "KAKUGO_LOAD_PLUGINS": "",
            "TOKENIZERS_PARALLELISM": "false"}

@@ -13,9 +13,9 @@ def _split(values: tuple[str, ...]) -> list[str]:
 
 
 @click.command("bench")
-@click.option("--model", "-m", "models", multiple=True, metavar="MODEL",
+@click.option("-m", "--model", "models", multiple=True, metavar="MODEL",
               help="Hub id or local model folder; repeat for several models.")
-@click.option("--benchmarks", "-b", "benchmark_names", multiple=True, metavar="A,B",
+@click.option("-b", "--benchmarks", "benchmark_names", multiple=True, metavar="A,B",
               help="Comma-separated benchmarks (default: bench.benchmarks from the config: "
                    "sib200, belebele, global_mmlu, flores): registered names, declarative "
                    "TOML files or folders, lm-eval task names (with --include-path) or YAML "
@@ -28,7 +28,7 @@ def _split(values: tuple[str, ...]) -> list[str]:
               help="A folder of lm-evaluation-harness task YAML whose tasks -b may name "
                    "(multiple_choice and loglikelihood, scored by Kakugo); repeatable "
                    "(default: bench.include_paths).")
-@click.option("--languages", "-l", "language_names", multiple=True,
+@click.option("-l", "--languages", "language_names", multiple=True,
               metavar="A,B", help="Comma-separated languages: names, ISO codes or FLORES ids.")
 @click.option("--n-shot", type=click.IntRange(min=0), default=None,
               help="Few-shot examples per item, for every benchmark (default: "

@@ -7,6 +7,16 @@ from typing import Any
 
 import click
 
+from kakugo_core.cli_options import (
+    AliasedOption,
+    config_options,
+    languages_option,
+    limit_options,
+    model_option,
+    one_language,
+    out_option,
+)
+
 
 def backend_options(bench: dict[str, Any], backend: str, device: str | None) -> dict[str, Any]:
     """Backend keyword options from the ``[bench]`` section (as ``kakugo bench`` builds them)."""
@@ -62,37 +72,34 @@ def compare() -> None:
 
 
 @compare.command("export")
-@click.option("--model", "-m", "models", multiple=True, required=True, metavar="MODEL",
-              help="Give exactly two: the candidate first, then the opponent (Hub ids or local "
-                   "folders). Rates are imported from the first model's side.")
+@model_option("Give exactly two: the candidate first, then the opponent; rates are imported "
+              "from the first model's side", multiple=True, required=True)
 @click.option("--prompts", "-p", required=True, type=click.Path(),
               help="Held-out prompts: JSONL with a 'prompt' field (e.g. translated MT-Bench "
                    "questions), or a run's dataset/ folder (its validation split, never "
                    "trained on).")
-@click.option("--language", "-l", required=True,
-              help="The prompts' language: a name, ISO code or FLORES id.")
-@click.option("--out", "-o", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Folder for compare.html, compare.csv and the private key.json.")
+@languages_option("The prompts' language", one=True, old=("--language",))
+@out_option("Folder for compare.html, compare.csv and the private key.json", kind="folder",
+            dest="out_dir", required=True)
 @click.option("--seed", type=int, default=None,
               help="Draws which model is shown as A per item, and the item order "
                    "(default: compare.seed).")
-@click.option("--limit", type=click.IntRange(min=0), default=None,
-              help="Only the first N prompts (default: compare.limit; 0: all).")
+@limit_options("prompts", "compare.limit")
 @click.option("--max-new-tokens", type=click.IntRange(min=1), default=None,
               help="Answer budget per prompt (default: compare.max_new_tokens).")
 @click.option("--backend", default=None, help="Generation backend (default: bench.backend).")
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: bench.device).")
-@click.option("--force", is_flag=True,
-              help="Replace the key.json already in --out (votes on its page become unusable "
-                   "unless the new export is identical).")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="User TOML file.")
-@click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
-              help="Override one configuration key; repeatable.")
+@click.option("--overwrite", cls=AliasedOption, old=("--force",), is_flag=True,
+              help="Replace the key.json already in -o/--out (votes on its page become "
+                   "unusable unless the new export is identical), or a folder holding files "
+                   "Kakugo did not make.")
+@config_options
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
 def export_command(
-    models: tuple[str, ...], prompts: str, language: str, out_dir: str, seed: int | None,
-    limit: int | None, max_new_tokens: int | None, backend: str | None, device: str | None,
-    force: bool, config_file: str | None, overrides: tuple[str, ...], no_progress: bool,
+    models: tuple[str, ...], prompts: str, languages: tuple[str, ...], out_dir: str,
+    seed: int | None, limit: int | None, limit_seed: int | None, max_new_tokens: int | None,
+    backend: str | None, device: str | None, overwrite: bool, config_file: str | None,
+    overrides: tuple[str, ...], no_progress: bool,
 ) -> None:
     """Write a page of side-by-side answers of two MODELs for native speakers.
 
@@ -107,23 +114,31 @@ def export_command(
     from kakugo_core.compare import KEY_FILE, export_comparison
     from kakugo_core.config import load_config
     from kakugo_core.errors import KakugoError
+    from kakugo_core.files import prepare_output
     from kakugo_core.judging import load_prompts
     from kakugo_core.languages import resolve
+    from kakugo_core.toolkit.sampling import parse_seed
 
+    language = one_language(languages) or ""
     if len(models) != 2:
         raise KakugoError(f"give exactly two --model options (candidate, then opponent); got "
                           f"{len(models)}")
     if models[0] == models[1]:
         raise KakugoError(f"both --model options are {models[0]!r}; compare two different models")
+    # the one output rule, and the key, checked before hours of generation, not after
+    prepare_output(out_dir, kind="folder", inputs=[prompts, *models], overwrite=overwrite,
+                   marker=KEY_FILE)
     key_path = Path(out_dir) / KEY_FILE
-    if key_path.exists() and not force:  # say so before hours of generation, not after
+    if key_path.exists() and not overwrite:
         raise KakugoError(f"{key_path} already exists: votes on its page need it; choose another "
-                          "--out folder, or pass --force to replace it")
+                          "-o/--out folder, or pass --overwrite to replace it")
     config = load_config(config_file, overrides)
     section = config["compare"]
     lang = resolve(language)
     limit = section["limit"] if limit is None else limit
-    items = load_prompts(prompts, limit or None)
+    seed_limit = parse_seed(config["bench"]["limit_seed"] if limit_seed is None else limit_seed,
+                            "--limit-seed")
+    items = load_prompts(prompts, limit or None, seed_limit)
     name = backend or config["bench"]["backend"]
     answers, revisions = answer_with(
         list(models), items, name, backend_options(config["bench"], name, device),
@@ -132,7 +147,7 @@ def export_command(
     paths = export_comparison(
         items, answers[0], answers[1], models=(models[0], models[1]), language=lang,
         out_dir=out_dir, seed=section["seed"] if seed is None else seed,
-        revisions=(revisions[0], revisions[1]), force=force,
+        revisions=(revisions[0], revisions[1]), force=overwrite,
     )
     click.echo(f"{paths.items} items for {lang.name} ({lang.id}), export {paths.export_id}:")
     click.echo(f"  send:         {paths.html}  (or {paths.csv})")
@@ -146,9 +161,7 @@ def export_command(
 @click.option("--db", type=click.Path(dir_okay=False), default=None,
               help="Results database (default: bench.db, else $KAKUGO_DB, else the user's data "
                    "directory).")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="User TOML file.")
-@click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
-              help="Override one configuration key; repeatable.")
+@config_options
 def import_command(
     votes: tuple[str, ...], key_file: str, db: str | None, config_file: str | None,
     overrides: tuple[str, ...],

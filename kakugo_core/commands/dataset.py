@@ -6,20 +6,30 @@ from pathlib import Path
 
 import click
 
+from kakugo_core.cli_options import (
+    config_options,
+    languages_option,
+    one_language,
+    out_option,
+    overwrite_option,
+)
+
 
 @click.command("dataset")
-@click.argument("language")
+@click.argument("language", required=False)
+@languages_option("The dataset's language (or give it as LANGUAGE)", one=True)
 @click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path),
               help="The `kakugo generate` folder (default: <runs_dir>/<language id>/generate).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Where the dataset goes (default: <runs_dir>/<language id>/dataset).")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="User TOML file.")
-@click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
-              help="Override one configuration key; repeatable.")
+@out_option("Where the dataset goes (default: <runs_dir>/<language id>/dataset)",
+            kind="folder", dest="out_dir")
+@overwrite_option()
+@config_options
 def dataset(
-    language: str,
+    language: str | None,
+    languages: tuple[str, ...],
     work_dir: Path | None,
-    out_dir: Path | None,
+    out_dir: str | None,
+    overwrite: bool,
     config_file: str | None,
     overrides: tuple[str, ...],
 ) -> None:
@@ -32,15 +42,17 @@ def dataset(
     de-duplicated, shuffled with [run].seed and split by [dataset].validation_fraction.
     """
     from kakugo_core.config import load_config
-    from kakugo_core.dataset import build_dataset
+    from kakugo_core.dataset import SUMMARY_FILE, build_dataset
+    from kakugo_core.files import prepare_output
     from kakugo_core.languages import resolve
 
+    name = one_language(languages, language) or ""
     config = load_config(config_file, overrides)
-    lang = resolve(language)
+    lang = resolve(name)
     base = Path(config["run"]["runs_dir"]) / lang.id
-    summary = build_dataset(
-        work_dir or base / "generate", out_dir or base / "dataset", config, lang
-    )
+    work, out = work_dir or base / "generate", Path(out_dir) if out_dir else base / "dataset"
+    prepare_output(out, kind="folder", inputs=[work], overwrite=overwrite, marker=SUMMARY_FILE)
+    summary = build_dataset(work, out, config, lang)
     splits = ", ".join(f"{name} {n}" for name, n in summary.splits.items())
     methods = ", ".join(f"{name} {n}" for name, n in summary.methods.items())
     click.echo(f"dataset written to {summary.out_dir}: {splits} ({methods})")

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from kakugo_core.cli_options import config_options, languages_option, one_language
+
 if TYPE_CHECKING:
     from kakugo_core.generation import GenerationSummary
 
@@ -16,12 +18,11 @@ BUDGET_EXIT_CODE = 3
 
 
 @click.command("generate")
-@click.argument("language")
+@click.argument("language", required=False)
+@languages_option("The language to generate data in (or give it as LANGUAGE)", one=True)
 @click.option("--teacher", "teacher_name", metavar="NAME",
               help="Teacher plugin (default: [teacher].plugin, 'openai').")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="User TOML file.")
-@click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
-              help="Override one configuration key; repeatable.")
+@config_options
 @click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Where the JSONL files go (default: <runs_dir>/<language id>/generate).")
 @click.option("--max-cost", type=float, metavar="USD",
@@ -30,7 +31,8 @@ BUDGET_EXIT_CODE = 3
               help="Run only these generators, in this order (default: [generate].generators).")
 @click.option("--no-progress", is_flag=True, help="No progress bars (logs and CI).")
 def generate(
-    language: str,
+    language: str | None,
+    languages: tuple[str, ...],
     teacher_name: str | None,
     config_file: str | None,
     overrides: tuple[str, ...],
@@ -57,8 +59,9 @@ def generate(
         extra["teacher"] = {"plugin": teacher_name}
     if max_cost is not None:
         extra["generate"] = {"max_cost": max_cost}
+    name = one_language(languages, language) or ""
     config = load_config(config_file, overrides, extra)
-    lang = resolve(language)
+    lang = resolve(name)
     work = work_dir or Path(config["run"]["runs_dir"]) / lang.id / "generate"
     names = [n.strip() for n in generators.split(",") if n.strip()] if generators else None
     summary = run_generation(lang, config, work, generators=names, progress=not no_progress)

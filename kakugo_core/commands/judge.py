@@ -6,19 +6,25 @@ from pathlib import Path
 
 import click
 
+from kakugo_core.cli_options import (
+    AliasedOption,
+    config_options,
+    languages_option,
+    limit_options,
+    model_option,
+    one_language,
+)
+
 
 @click.command("judge")
-@click.option("--model", "-m", required=True, metavar="MODEL",
-              help="The candidate (Hub id or local folder); rates are from its side.")
-@click.option("--opponent", "-o", default=None, metavar="MODEL",
+@model_option("The candidate; rates are from its side", required=True)
+@click.option("--opponent", cls=AliasedOption, old=("-o",), default=None, metavar="MODEL",
               help="The baseline it is compared with (default: judge.opponent).")
 @click.option("--prompts", "-p", default=None, type=click.Path(),
               help="Held-out prompts: JSONL with a 'prompt' field, or a run's dataset/ folder "
                    "(its validation split) (default: judge.prompts).")
-@click.option("--language", "-l", required=True,
-              help="The prompts' language: a name, ISO code or FLORES id.")
-@click.option("--limit", type=click.IntRange(min=0), default=None,
-              help="Only the first N prompts (default: judge.limit; 0: all).")
+@languages_option("The prompts' language", one=True, old=("--language",))
+@limit_options("prompts", "judge.limit")
 @click.option("--max-new-tokens", type=click.IntRange(min=1), default=None,
               help="Answer budget per prompt (default: judge.max_new_tokens).")
 @click.option("--cache-file", type=click.Path(dir_okay=False), default=None,
@@ -30,13 +36,12 @@ import click
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: bench.device).")
 @click.option("--predictions", type=click.Path(dir_okay=False), default=None,
               help="Also write every pair's answers, verdicts and outcome to this JSONL file.")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="User TOML file.")
-@click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
-              help="Override one configuration key; repeatable (e.g. teacher.model=...).")
+@config_options
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
 def judge(
-    model: str, opponent: str | None, prompts: str | None, language: str, limit: int | None,
-    max_new_tokens: int | None, cache_file: str | None, db: str | None, backend: str | None,
+    model: str, opponent: str | None, prompts: str | None, languages: tuple[str, ...],
+    limit: int | None, limit_seed: int | None, max_new_tokens: int | None,
+    cache_file: str | None, db: str | None, backend: str | None,
     device: str | None, predictions: str | None, config_file: str | None,
     overrides: tuple[str, ...], no_progress: bool,
 ) -> None:
@@ -50,7 +55,8 @@ def judge(
 
     \b
     Example (teacher at teacher.base_url):
-      kakugo judge -m out/model -o ibm-granite/granite-4.0-micro -p heldout.jsonl -l jav
+      kakugo judge -m out/model --opponent ibm-granite/granite-4.0-micro \\
+          -p heldout.jsonl -l jav
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -62,6 +68,7 @@ def judge(
     from kakugo_core.plugins import create
     from kakugo_core.store import ResultsStore
 
+    language = one_language(languages) or ""
     config = load_config(config_file, overrides)
     section = config["judge"]
     opponent = opponent or section["opponent"]
@@ -70,12 +77,18 @@ def judge(
         raise KakugoError("give --opponent MODEL and --prompts FILE (or set judge.opponent and "
                           "judge.prompts)")
     lang = resolve(language)
+    if predictions:  # the one output rule, before anything is paid for
+        from kakugo_core.files import prepare_output
+
+        prepare_output(predictions, kind="file", option="--predictions",
+                       inputs=[prompts, model, opponent, db or config["bench"]["db"]])
     name = backend or config["bench"]["backend"]
     options_for_backend = backend_options(config["bench"], name, device)
     benchmark = create("benchmarks", "judge")
     options = judge_options(config, prompts=prompts, opponent=opponent, backend=name,
                             backend_options=options_for_backend, cache_file=cache_file,
-                            max_new_tokens=max_new_tokens, limit=limit)
+                            max_new_tokens=max_new_tokens, limit=limit,
+                            limit_seed=limit_seed)
     task = benchmark.prepare(lang, options)  # bad prompts or settings fail before any loading
     with ResultsStore(db or config["bench"]["db"] or None) as store:
         store.check_writable()  # a store that cannot be written fails before any paid judging

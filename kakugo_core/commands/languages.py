@@ -6,20 +6,24 @@ import json
 
 import click
 
+from kakugo_core.cli_options import json_option, languages_option, split_csv
 from kakugo_core.languages import BENCHMARK_KEYS, Language, registry
 
 
 @click.command()
 @click.argument("query", required=False)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@languages_option("Resolve these (as QUERY does, several at once)", dest="names")
+@json_option()
 @click.option("--paper", is_flag=True, help="Only the 54 languages of the Kakugo paper.")
-def languages(query: str | None, as_json: bool, paper: bool) -> None:
+def languages(query: str | None, names: tuple[str, ...], as_json: bool, paper: bool) -> None:
     """Resolve QUERY (a name, ISO 639-1/639-3 or FLORES code) or list every language.
 
     An unknown QUERY exits non-zero and suggests close matches.
     """
     reg = registry()
-    langs: list[Language] = [reg.resolve(query)] if query else list(reg)
+    asked = ([query] if query else []) + split_csv(names)
+    query = asked[0] if len(asked) == 1 else None
+    langs: list[Language] = [reg.resolve(q) for q in asked] if asked else list(reg)
     if paper:
         langs = [lang for lang in langs if lang.kakugo_paper]
     if as_json:

@@ -6,6 +6,15 @@ import sys
 
 import click
 
+from kakugo_core.cli_options import (
+    benchmarks_option,
+    config_options,
+    languages_option,
+    model_option,
+    out_option,
+    overwrite_option,
+)
+
 
 def _split(values: tuple[str, ...]) -> list[str] | None:
     """Repeatable, comma-separated option values as one list (None when not given)."""
@@ -19,18 +28,16 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
                    "else the user's data directory).")
 @click.option("--format", "fmt", metavar="FORMAT",
               help="table, markdown, csv, json, html, or site (a multi-page static site in "
-                   "--out DIR) (default: leaderboard.format, 'table').")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False),
-              help="With --format site: the folder to write the site to (replaced whole).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False),
-              help="Write to this file (atomically) instead of standard output.")
+                   "the -o/--out folder) (default: leaderboard.format, 'table').")
+@out_option("Write to this file (atomically) instead of standard output; with --format site "
+            "the site's folder", kind="either", old=("--output",))
+@overwrite_option()
 @click.option("--baseline", metavar="MODEL",
               help="Add Δ columns: each model minus MODEL, over the languages both have.")
-@click.option("--models", multiple=True, metavar="A,B",
-              help="Only these models, in this row order (the baseline is always kept).")
-@click.option("--benchmarks", multiple=True, metavar="A,B", help="Only these benchmarks.")
-@click.option("--languages", multiple=True, metavar="A,B",
-              help="Only these languages (names, ISO or FLORES codes).")
+@model_option("Only these models, in this row order (the baseline is always kept)",
+              multiple=True, old=("--models",))
+@benchmarks_option("Only these benchmarks")
+@languages_option("Only these languages")
 @click.option("--metric", "metrics", multiple=True, metavar="M,N",
               help="Metrics to show instead of each benchmark's primary ones; shell patterns "
                    "and BENCHMARK:METRIC work, e.g. 'acc_*' or 'flores:chrf_*'.")
@@ -38,13 +45,12 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
               help="Also show one column per language next to each average.")
 @click.option("--n-shot", type=int, help="Only evaluations with this many shots.")
 @click.option("--title", help="Title of the table or page.")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="User TOML file.")
-@click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
-              help="Override one configuration key; repeatable.")
+@config_options
 def leaderboard(
     db: str | None,
     fmt: str | None,
-    output: str | None,
+    out: str | None,
+    overwrite: bool,
     baseline: str | None,
     models: tuple[str, ...],
     benchmarks: tuple[str, ...],
@@ -55,7 +61,6 @@ def leaderboard(
     title: str | None,
     config_file: str | None,
     overrides: tuple[str, ...],
-    out_dir: str | None = None,
 ) -> None:
     """Compare models on every stored benchmark: one row per model, one column per
     benchmark and metric, averaged over languages, with standard errors.
@@ -67,10 +72,12 @@ def leaderboard(
     \b
     Examples:
       kakugo leaderboard --baseline ibm-granite/granite-4.0-micro
-      kakugo leaderboard --format markdown --benchmarks sib200,belebele
+      kakugo leaderboard --format markdown -b sib200,belebele
       kakugo leaderboard --format html -o site/leaderboard.html --per-language
+      kakugo leaderboard --format site -o site
     """
     from kakugo_core.config import load_config, section
+    from kakugo_core.files import prepare_output
     from kakugo_core.leaderboard import check_format, leaderboard_from_store, render, write_atomic
     from kakugo_core.store import default_db_path
 
@@ -78,10 +85,15 @@ def leaderboard(
     settings = section(config, "leaderboard")
     fmt = fmt or settings["format"]
     site = fmt == "site"
-    if site and not out_dir:
-        raise click.UsageError("--format site needs --out DIR")
+    if site and not out:
+        raise click.UsageError("--format site needs -o/--out DIR")
+    if overwrite and not site:
+        raise click.UsageError("--overwrite replaces a site folder: use it with --format site")
     fmt = "html" if site else check_format(fmt)
     path = db or config["bench"]["db"] or str(default_db_path())
+    if out:  # the one output rule, before the store is read
+        prepare_output(out, kind="folder" if site else "file", inputs=[path],
+                       overwrite=overwrite)
     board = leaderboard_from_store(
         path,
         models=_split(models),
@@ -97,10 +109,11 @@ def leaderboard(
     if site:
         from kakugo_core.leaderboard_site import site_from_board, write_site
 
-        written = write_site(site_from_board(board, path), str(out_dir))
+        written = write_site(site_from_board(board, path), str(out), overwrite=overwrite,
+                             inputs=[path])
         click.echo(f"wrote {written}/index.html", err=True)
         return
-    if fmt == "table" and not output and sys.stdout.isatty():
+    if fmt == "table" and not out and sys.stdout.isatty():
         from rich.console import Console
 
         from kakugo_core.leaderboard import fitted_tables
@@ -110,8 +123,8 @@ def leaderboard(
         print_fitted(fitted_tables(board, console.width, colour=True), console)
         return
     text = render(board, fmt)
-    if output:
-        written = write_atomic(output, text)
+    if out:
+        written = write_atomic(out, text)
         click.echo(f"wrote {written}", err=True)
     else:
         click.echo(text, nl=False)

@@ -9,6 +9,13 @@ from typing import Any
 
 import click
 
+from kakugo_core.cli_options import (
+    AliasedOption,
+    benchmarks_option,
+    config_options,
+    languages_option,
+    model_option,
+)
 from kakugo_core.commands.leaderboard import _split
 from kakugo_core.commands.leaderboard import leaderboard as _table
 
@@ -28,11 +35,11 @@ leaderboard = click.Group(
 )
 
 
-def _db(db: str | None, config_file: str | None) -> str:
+def _db(db: str | None, config_file: str | None, overrides: tuple[str, ...]) -> str:
     from kakugo_core.config import load_config
     from kakugo_core.store import default_db_path
 
-    return db or load_config(config_file, ())["bench"]["db"] or str(default_db_path())
+    return db or load_config(config_file, overrides)["bench"]["db"] or str(default_db_path())
 
 
 @leaderboard.command("publish")
@@ -41,24 +48,24 @@ def _db(db: str | None, config_file: str | None) -> str:
               show_default=True, help="A static Space (the site is served) or a dataset repo.")
 @click.option("--db", type=click.Path(dir_okay=False), help="Results database.")
 @click.option("--baseline", metavar="MODEL", help="Show Δ against MODEL.")
-@click.option("--models", multiple=True, metavar="A,B", help="Only these models.")
-@click.option("--benchmarks", multiple=True, metavar="A,B", help="Only these benchmarks.")
-@click.option("--languages", multiple=True, metavar="A,B", help="Only these languages.")
+@model_option("Only these models", multiple=True, old=("--models",))
+@benchmarks_option("Only these benchmarks")
+@languages_option("Only these languages")
 @click.option("--title", default="Kakugo leaderboard", show_default=True)
 @click.option("--private", is_flag=True, help="Create the repository private.")
 @click.option("--dry-run", is_flag=True, help="Only say what would be uploaded.")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="User TOML file.")
+@config_options
 def publish_command(repo_id: str, repo_type: str, db: str | None, baseline: str | None,
                     models: tuple[str, ...], benchmarks: tuple[str, ...],
                     languages: tuple[str, ...], title: str, private: bool, dry_run: bool,
-                    config_file: str | None) -> None:
+                    config_file: str | None, overrides: tuple[str, ...]) -> None:
     """Publish the leaderboard site to the Hub repository REPO_ID (OWNER/NAME), idempotently:
     nothing changed, no commit. The token comes from HF_TOKEN or the login."""
     from kakugo_core.leaderboard import leaderboard_from_store
     from kakugo_core.leaderboard_publish import publish_leaderboard
     from kakugo_core.store import ResultsStore
 
-    path = _db(db, config_file)
+    path = _db(db, config_file, overrides)
     board = leaderboard_from_store(path, models=_split(models), benchmarks=_split(benchmarks),
                                    languages=_split(languages), baseline=baseline,
                                    per_language=True, title=title)
@@ -83,20 +90,21 @@ def publish_command(repo_id: str, repo_type: str, db: str | None, baseline: str 
 @click.option("--author", help="Every model repository of this user or organisation.")
 @click.option("--search", help="Model repositories whose id contains this text.")
 @click.option("--tag", "tags", multiple=True, help="Model repositories with this tag.")
-@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True,
+@click.option("--max-repos", "limit", cls=AliasedOption, old=("--limit",),
+              type=click.IntRange(min=1), default=100, show_default=True,
               help="At most this many repositories from --author/--search/--tag.")
 @click.option("--db", type=click.Path(dir_okay=False), help="Results database.")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="User TOML file.")
+@config_options
 def import_command(repos: tuple[str, ...], author: str | None, search: str | None,
                    tags: tuple[str, ...], limit: int, db: str | None,
-                   config_file: str | None) -> None:
+                   config_file: str | None, overrides: tuple[str, ...]) -> None:
     """Read results from Hub model repositories (REPOS, or --author/--search/--tag) into the
     store: their cards' model-index and .eval_results files, each row keeping its source
     repository and commit. See docs/leaderboard.md for how names are mapped."""
     from kakugo_core.hub_results import import_results
     from kakugo_core.store import ResultsStore
 
-    with ResultsStore(_db(db, config_file)) as store:
+    with ResultsStore(_db(db, config_file, overrides)) as store:
         report = import_results(store, repos, author=author, search=search, tags=tags,
                                 limit=limit)
     for why in report.skipped:

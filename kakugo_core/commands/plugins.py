@@ -7,11 +7,12 @@ from typing import Any
 
 import click
 
+from kakugo_core.cli_options import json_option
 from kakugo_core.plugins import get_host
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@json_option()
 def plugins(as_json: bool) -> None:
     """List loaded plugins with distribution, version, hooks and the names they registered."""
     host = get_host()

@@ -5,15 +5,23 @@ from __future__ import annotations
 
 import click
 
+from kakugo_core.cli_options import (
+    config_options,
+    languages_option,
+    model_option,
+    one_language,
+    out_option,
+    overwrite_option,
+)
+
 
 @click.command("release")
-@click.option("--model", "model_dir", required=True, type=click.Path(file_okay=False),
-              help="The trained model folder (config.json, *.safetensors, tokenizer).")
+@model_option("The trained model folder (config.json, *.safetensors, tokenizer)",
+              dest="model_dir", required=True)
 @click.option("--base", "base_model", required=True, metavar="MODEL",
               help="The base model it was fine-tuned from, as named in the results store "
                    "(e.g. ibm-granite/granite-4.0-micro).")
-@click.option("--language", required=True, metavar="LANG",
-              help="The model's language: a name, ISO 639-1/639-3 or FLORES code.")
+@languages_option("The model's language", one=True, old=("--language",))
 @click.option("--dataset", "dataset_dir", type=click.Path(file_okay=False),
               help="The `kakugo dataset` folder to publish too, as <repo-id>-data.")
 @click.option("--target", metavar="NAME",
@@ -21,9 +29,8 @@ import click
 @click.option("--repo-id", metavar="OWNER/NAME",
               help="Repository name (default: [release].repo_name, "
                    "'{user}/kakugo-{size}-{iso639_3}', e.g. alice/kakugo-3b-jav).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False),
-              help="folder target: the destination (default kakugo-release/OWNER/NAME); "
-                   "hub target: keep a copy of what is uploaded here.")
+@out_option("folder target: the destination (default kakugo-release/OWNER/NAME); hub target: "
+            "keep a copy of what is uploaded here", kind="folder", dest="out_dir")
 @click.option("--db", type=click.Path(dir_okay=False),
               help="Results database (default: bench.db from the configuration, else "
                    "$KAKUGO_DB, else the user's data directory).")
@@ -40,20 +47,17 @@ import click
 @click.option("--dry-run", is_flag=True,
               help="Assemble the release and print exactly which files would be uploaded, "
                    "changed or deleted; publish nothing.")
-@click.option("--overwrite", is_flag=True,
-              help="folder target: replace a --out folder that holds something other than an "
-                   "earlier Kakugo release.")
+@overwrite_option("folder target: replace a -o/--out folder that holds something other than "
+                  "an earlier Kakugo release.")
 @click.option("--gguf", "gguf", metavar="TYPES",
               help="GGUF exports to include for llama.cpp/Ollama, comma-separated: F32, F16, "
                    "Q8_0; 'none' for none (default: release.gguf, F16,Q8_0; a model the "
                    "exporter cannot convert is then released without them, with a warning).")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="User TOML file.")
-@click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
-              help="Override one configuration key; repeatable.")
+@config_options
 def release(
     model_dir: str,
     base_model: str,
-    language: str,
+    languages: tuple[str, ...],
     dataset_dir: str | None,
     target: str | None,
     repo_id: str | None,
@@ -79,10 +83,10 @@ def release(
 
     \b
     Examples:
-      kakugo release --model runs/jav/train/model --base ibm-granite/granite-4.0-micro \\
-          --language Javanese --dataset runs/jav/dataset --target hub --dry-run
-      kakugo release --model runs/jav/train/model --base ibm-granite/granite-4.0-micro \\
-          --language jav --out release-jav
+      kakugo release -m runs/jav/train/model --base ibm-granite/granite-4.0-micro \\
+          -l Javanese --dataset runs/jav/dataset --target hub --dry-run
+      kakugo release -m runs/jav/train/model --base ibm-granite/granite-4.0-micro \\
+          -l jav -o release-jav
     """
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -91,7 +95,10 @@ def release(
     from kakugo_core.release import release as run_release
     from kakugo_core.store import ResultsStore
 
+    language = one_language(languages) or ""
     config = load_config(config_file, overrides)
+    target = target or config["release"]["target"]
+    _refuse_ignored(target, private=private, revision=revision, create_pr=create_pr, tag=tag)
     db_path = db or config["bench"].get("db") or None
     store = ResultsStore(db_path) if db_path is None else db_path
     console = Console(stderr=True)
@@ -107,7 +114,7 @@ def release(
                 progress.update(task, description=line)
 
         result = run_release(
-            model_dir, target=target or config["release"]["target"], repo_id=repo_id,
+            model_dir, target=target, repo_id=repo_id,
             store=store, base_model=base_model, language=language, dataset_dir=dataset_dir,
             dry_run=dry_run, private=private, revision=revision, create_pr=create_pr, tag=tag,
             out_dir=out_dir, model_name=model_name, config=config, echo=echo,
@@ -131,3 +138,18 @@ def release(
                    f"{len(result.deleted)} deleted{extra} -> {result.location}")
     else:
         click.echo(f"{result.repo_id} is unchanged: nothing was committed ({result.location})")
+
+
+def _refuse_ignored(target: str, **hub_only: object) -> None:
+    """A usage error for a hub-only option given with a target that would ignore it (a target
+    that needs no token publishes to a folder: no branches, pull requests, tags or privacy)."""
+    from kakugo_core.plugins import registry
+
+    if getattr(registry("release_targets").get(target).factory, "needs_token", True):
+        return
+    spelled = {"private": "--private/--public"}
+    given = [spelled.get(name, f"--{name.replace('_', '-')}") for name, value in hub_only.items()
+             if value not in (None, False, "")]
+    if given:
+        raise click.UsageError(f"{', '.join(given)} only apply to the hub target; the "
+                               f"{target!r} target would ignore them")

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from kakugo_core.cli_options import config_options, json_option, languages_option, split_csv
 from kakugo_core.pipeline import STAGES
 
 
@@ -40,13 +41,11 @@ def _demo(language: str, run_dir: Path) -> Iterator[list[str]]:
 
 @click.command("run")
 @click.argument("language", required=False)
-@click.option("--languages", help="Several languages, comma-separated, run one after another.")
+@languages_option("Several languages, run one after another")
 @click.option("--demo", is_flag=True,
               help="Offline demo: a local corpus teacher over HTTP, a tiny student, bundled "
                    "SIB-200/FLORES data; minutes on a CPU. LANGUAGE defaults to Javanese.")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Run TOML file.")
-@click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
-              help="Override one configuration key; repeatable.")
+@config_options
 @click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Run folder (default: <run.runs_dir>/<language id>, demo-<id> for --demo).")
 @click.option("--stages", default=",".join(STAGES), show_default=True,
@@ -58,9 +57,10 @@ def _demo(language: str, run_dir: Path) -> Iterator[list[str]]:
 @click.option("--gpu-price-per-hour", type=float, default=2.5, show_default=True,
               help="USD per GPU hour, for the cost report.")
 @click.option("--no-progress", is_flag=True, help="No progress bars (logs only).")
-def run_command(language: str | None, languages: str | None, demo: bool, config_file: str | None,
-                overrides: tuple[str, ...], run_dir: Path | None, stages: str, force: str,
-                db: Path | None, repo_id: str | None, gpu_price_per_hour: float,
+def run_command(language: str | None, languages: tuple[str, ...], demo: bool,
+                config_file: str | None, overrides: tuple[str, ...], run_dir: Path | None,
+                stages: str, force: str, db: Path | None, repo_id: str | None,
+                gpu_price_per_hour: float,
                 no_progress: bool) -> None:
     """Turn LANGUAGE into a released student: generate → dataset → train → bench → release.
 
@@ -71,14 +71,14 @@ def run_command(language: str | None, languages: str | None, demo: bool, config_
     \b
       kakugo run --demo                      # offline, minutes on a CPU
       kakugo run Javanese --config run.toml
-      kakugo run --languages jav_Latn,sun_Latn --set teacher.base_url=http://gpu:8000/v1
+      kakugo run -l jav_Latn,sun_Latn --set teacher.base_url=http://gpu:8000/v1
     """
     from kakugo_core.config import load_config
     from kakugo_core.errors import KakugoError
     from kakugo_core.languages import resolve
     from kakugo_core.run import RunOptions, run_language
 
-    names = _csv(languages) + ([language] if language else [])
+    names = split_csv(languages) + ([language] if language else [])
     if demo and not names:
         names = ["jav_Latn"]
     if not names:
@@ -153,7 +153,7 @@ def _leaderboard(run_dir: Path) -> str:
 
 @click.command("status")
 @click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print the manifests as JSON.")
+@json_option("Print the manifests as JSON.")
 def status_command(run_dir: Path, as_json: bool) -> None:
     """Show each stage of RUN_DIR: state (the current step while training), counts, time and
     cost."""

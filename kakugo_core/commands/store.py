@@ -6,6 +6,8 @@ import json
 
 import click
 
+from kakugo_core.cli_options import config_options, json_option, out_option
+
 MAX_LISTED = 20
 
 
@@ -18,12 +20,17 @@ def store_group() -> None:
 
 
 @store_group.command("info")
-@click.argument("db", type=click.Path(dir_okay=False))
-@click.option("--json", "as_json", is_flag=True, help="Print the facts as JSON.")
-def info(db: str, as_json: bool) -> None:
-    """Show DB's schema version, journal mode and what it holds (read-only)."""
-    from kakugo_core.store import ResultsStore
+@click.argument("db", required=False, type=click.Path(dir_okay=False))
+@json_option("Print the facts as JSON.")
+@config_options
+def info(db: str | None, as_json: bool, config_file: str | None,
+         overrides: tuple[str, ...]) -> None:
+    """Show DB's schema version, journal mode and what it holds (read-only); DB defaults to
+    bench.db from the configuration, else $KAKUGO_DB, else the user's data directory."""
+    from kakugo_core.config import load_config
+    from kakugo_core.store import ResultsStore, default_db_path
 
+    db = db or load_config(config_file, overrides)["bench"]["db"] or str(default_db_path())
     with ResultsStore(db, readonly=True) as store:
         facts = store.info()
     if as_json:
@@ -50,8 +57,9 @@ def info(db: str, as_json: bool) -> None:
 
 
 @store_group.command("merge")
-@click.argument("out", type=click.Path(dir_okay=False))
-@click.argument("sources", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False),
+                metavar="[OUT] SOURCES...")
+@out_option("The database the SOURCES are merged into (or give it first, as OUT)", kind="file")
 @click.option("--on-conflict", type=click.Choice(["refuse", "newest", "first", "last"]),
               default="refuse", show_default=True,
               help="Same key, different numbers: refuse the merge (OUT unchanged), or keep per "
@@ -61,7 +69,7 @@ def info(db: str, as_json: bool) -> None:
               help="Numbers (value and standard error, same n) within this relative "
                    "difference are the same result, not a conflict: e.g. 1e-6 for the same "
                    "evaluation run on a CPU and a GPU. 0 compares exactly.")
-def merge(out: str, sources: tuple[str, ...], on_conflict: str, tolerance: float) -> None:
+def merge(paths: tuple[str, ...], out: str | None, on_conflict: str, tolerance: float) -> None:
     """Merge the results databases SOURCES into OUT (created when missing), in one atomic step.
 
     Rows are deduplicated by model, revision, benchmark, language, n-shot, prompt hash, metric
@@ -70,9 +78,21 @@ def merge(out: str, sources: tuple[str, ...], on_conflict: str, tolerance: float
 
     \b
     Example:
-      kakugo store merge results.sqlite node1.sqlite node2.sqlite
+      kakugo store merge -o results.sqlite node1.sqlite node2.sqlite
     """
+    from kakugo_core.files import prepare_output
     from kakugo_core.store_merge import MergeConflictError, merge_stores
+
+    if out is None:
+        if len(paths) < 2:
+            raise click.UsageError("give OUT and at least one SOURCE (or -o/--out OUT SOURCES)")
+        out, *rest = paths
+        sources = tuple(rest)
+    else:
+        sources = paths
+    # OUT is read and written (merged into), so it is no input to protect from itself; a
+    # SOURCE named as OUT is
+    prepare_output(out, kind="file", inputs=sources)
 
     try:
         report = merge_stores(out, list(sources), on_conflict, tolerance=tolerance)

@@ -7,17 +7,16 @@ import time
 
 import click
 
+from kakugo_core.cli_options import config_options, json_option
 from kakugo_core.config import load_config
 
 
 @click.command("teacher")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="User TOML file.")
-@click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
-              help="Override one key, e.g. --set teacher.base_url=http://host:8000/v1.")
+@config_options
 @click.option("--prompt", default="Say good morning in Javanese, in one short sentence.",
               show_default=True, help="The user message to send.")
 @click.option("--system", default="", help="An optional system message.")
-@click.option("--json", "as_json", is_flag=True, help="Print the reply as JSON.")
+@json_option("Print the reply as JSON.")
 def teacher_command(
     config_file: str | None, overrides: tuple[str, ...], prompt: str, system: str, as_json: bool
 ) -> None:

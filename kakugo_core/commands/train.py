@@ -6,19 +6,18 @@ from typing import Any
 
 import click
 
+from kakugo_core.cli_options import config_options, model_option, out_option
+
 
 @click.command("train")
-@click.option("--student", "base_model", metavar="PATH_OR_ID",
-              help="Base model to fine-tune: a local folder or Hub id [default: train.base_model].")
+@model_option("The base model to fine-tune [default: train.base_model]", dest="base_model",
+              old=("--student",))
 @click.option("--dataset", "dataset_dir", required=True, type=click.Path(),
               help="Kakugo dataset folder (DatasetDict with train/validation, from "
                    "`kakugo dataset`).")
-@click.option("--out", "out_dir", required=True, type=click.Path(),
-              help="Where the trained model goes; must not exist or be empty.")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False),
-              help="User TOML file overriding the defaults.")
-@click.option("--set", "overrides", multiple=True, metavar="train.KEY=VALUE",
-              help="Override one configuration key; repeatable (see `kakugo config`).")
+@out_option("Where the trained model goes; must not exist or be empty", kind="folder",
+            dest="out_dir", required=True)
+@config_options
 @click.option("--plugin", "student_plugin", metavar="NAME",
               help="Student plugin [default: train.student, i.e. hf].")
 @click.option("--method", type=click.Choice(["full", "lora"]),
@@ -50,6 +49,7 @@ def train_command(base_model: str | None, dataset_dir: str, out_dir: str,
     packing, cutoff 8000); see docs/training.md.
     """
     from kakugo_core.config import load_config
+    from kakugo_core.files import prepare_output
     from kakugo_core.training import TrainRequest, run
 
     names = {"method": "method", "epochs": "epochs", "learning_rate": "learning_rate",
@@ -63,5 +63,7 @@ def train_command(base_model: str | None, dataset_dir: str, out_dir: str,
     config = load_config(config_file, overrides, extra={"train": train_flags} if train_flags
                          else {})
     request = TrainRequest.from_config(config, dataset_dir, out_dir, base_model)
+    prepare_output(out_dir, kind="folder", inputs=[dataset_dir, request.base_model],
+                   empty=True)
     out = run(request)
     click.echo(f"trained model written to {out}")
