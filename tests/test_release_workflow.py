@@ -85,6 +85,43 @@ def test_the_hub_token_reaches_only_the_steps_that_use_it(
     assert text.count("${{ secrets.") == len(given)  # no other secret, nowhere else
 
 
+def run_settings(tmp_path: Path, event: str, **env: str) -> tuple[int, dict[str, str]]:
+    """Run the release workflow's "settings" script as GitHub would (``bash -eo pipefail``),
+    ``kakugo`` a stand-in that accepts any language; its exit code and step outputs."""
+    workflow = yaml.safe_load((REPO / ".github/workflows/release.yml").read_text("utf-8"))
+    script = next(s for s in steps(workflow) if s.get("id") == "settings")["run"]
+    (tmp_path / "bin").mkdir(exist_ok=True)
+    (tmp_path / "bin" / "kakugo").write_text("#!/bin/sh\nexit 0\n")
+    (tmp_path / "bin" / "kakugo").chmod(0o755)
+    outputs = tmp_path / "outputs"
+    outputs.write_text("")
+    done = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script], cwd=tmp_path,
+        env={"PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin", "GITHUB_OUTPUT": str(outputs),
+             "EVENT": event, **env}, capture_output=True, text=True, timeout=60)
+    pairs = (line.split("=", 1) for line in outputs.read_text().splitlines())
+    return done.returncode, dict(pairs)
+
+
+def test_the_settings_script_checks_what_it_is_given(tmp_path: Path) -> None:
+    good = {"INPUT_LANGUAGE": "Haitian Creole", "INPUT_LIMIT": "70", "INPUT_DRY_RUN": "true"}
+    assert run_settings(tmp_path, "workflow_dispatch", **good) == (0, {
+        "language": "Haitian Creole", "limit": "70", "dry_run": "true", "tag": ""})
+    assert run_settings(tmp_path, "push", GITHUB_REF_NAME="jav-v2") == (0, {
+        "language": "jav", "limit": "0", "dry_run": "false", "tag": "jav-v2"})
+    hostile = [{"INPUT_LANGUAGE": 'x"; touch pwned; echo "'},
+               {"INPUT_LANGUAGE": "$(touch pwned)"},
+               {"INPUT_LANGUAGE": "jav\ntag=evil"},
+               {"INPUT_LIMIT": "1; touch pwned"},
+               {"INPUT_DRY_RUN": "false\nlanguage=evil"}]
+    for change in hostile:
+        code, outputs = run_settings(tmp_path, "workflow_dispatch", **{**good, **change})
+        assert code != 0 and outputs == {}, change
+    code, outputs = run_settings(tmp_path, "push", GITHUB_REF_NAME="jav-v1$(touch pwned)")
+    assert code != 0 and outputs == {}
+    assert not (tmp_path / "pwned").exists()
+
+
 def test_zizmor_finds_nothing_high() -> None:
     exe = zizmor()
     if exe is None:
