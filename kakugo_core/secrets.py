@@ -25,12 +25,13 @@ _URL_USERINFO = re.compile(r"://[^\s/?#@\"'<>]+@")
 _URL_SECRET_PARAM = re.compile(
     r"(?i)([?&;][a-z0-9_.-]*(?:key|token|secret|password|passwd|pwd|sig|signature|credential)"
     r"s?=)[^&#\s\"'<>;,)\]}]+")
-#: well-known API key shapes: OpenAI/Anthropic/Stripe ``sk-``/``sk_``, Hugging Face ``hf_``,
-#: GitHub ``ghp_``/``github_pat_``, Slack ``xox?-``, Google ``AIza``, AWS ``AKIA``
+#: well-known API key shapes: OpenAI/Anthropic ``sk-`` (with a digit: not a hyphenated word),
+#: Stripe ``sk_live_``, Hugging Face ``hf_``, GitHub ``ghp_``/``github_pat_``, Slack ``xox?-``,
+#: Google ``AIza``, AWS ``AKIA``
 _KEY_PREFIXES = ("sk-", "sk_", "rk_", "pk_", "hf_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_",
                  "github_pat_", "xox", "AIza", "AKIA")
 _KEY_SHAPE = re.compile(
-    r"(?<![A-Za-z0-9])(?:sk-[A-Za-z0-9_-]{16,}|(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}"
+    r"(?<![A-Za-z0-9])(?:sk-(?=[A-Za-z_-]*[0-9])[A-Za-z0-9_-]{20,}|(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}"
     r"|hf_[A-Za-z0-9]{20,}|gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}"
     r"|xox[abprs]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{30,}|AKIA[0-9A-Z]{16})")
 #: what the name of an environment variable looks like

@@ -102,8 +102,10 @@ def test_mask_url_hides_user_information_and_key_like_parameters() -> None:
 
 
 def test_redact_masks_well_known_key_shapes() -> None:
-    text = "keys: " + ", ".join(KEYS[:2]) + "; ordinary words stay: sk-short, hf_x, the end"
-    assert redact(text) == "keys: ***, ***; ordinary words stay: sk-short, hf_x, the end"
+    plain = ("ordinary words stay: sk-short, sk-learn-compatible-tokenizers, hf_x, "
+             "disk-0123456789abcdefghij")
+    text = "keys: " + ", ".join(KEYS[:2]) + "; " + plain
+    assert redact(text) == "keys: ***, ***; " + plain
 
 
 @pytest.fixture(params=["user-info", "query", "retries"])
