@@ -31,6 +31,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from kakugo_core.csv_safe import restore_cell, safe_row
 from kakugo_core.errors import KakugoError
 from kakugo_core.files import mark_output, write_text_atomic
 from kakugo_core.interfaces import Score
@@ -96,8 +97,9 @@ def _csv_text(export_id: str, rows: Sequence[dict[str, str]]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
-    for row in rows:
-        writer.writerow([export_id, row["id"], row["prompt"], row["A"], row["B"], "", ""])
+    for row in rows:  # prompts and answers are untrusted text: no cell may run as a formula
+        writer.writerow(safe_row([export_id, row["id"], row["prompt"], row["A"], row["B"], "",
+                                  ""]))
     return buffer.getvalue()
 
 
@@ -256,8 +258,8 @@ def _votes_from_csv(path: Path, text: str) -> list[Vote]:
             if not raw:
                 continue  # not voted on
             at = f"{path}: line {line}"
-            voter = (row.get("voter") or "").strip() or path.name
-            votes.append(Vote(str(row["item_id"]), _normalise_vote(raw, at), voter,
+            voter = restore_cell((row.get("voter") or "").strip()) or path.name
+            votes.append(Vote(restore_cell(str(row["item_id"])), _normalise_vote(raw, at), voter,
                               str(row["export_id"]), at))
     except csv.Error as exc:
         raise VotesError(f"{path}: malformed CSV ({exc})") from None

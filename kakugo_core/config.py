@@ -55,16 +55,26 @@ FREE_TABLES = _free_tables(defaults())
 @dataclass(frozen=True)
 class Rule:
     """Allowed values of one key: a numeric range (``low``/``high``, inclusive unless
-    ``open_low``/``open_high``) or a set of ``choices``."""
+    ``open_low``/``open_high``), a set of ``choices``, or (``env_name``) the name of an
+    environment variable that holds a secret, refused when it looks like the secret itself and
+    then never echoed."""
 
     low: float | None = None
     high: float | None = None
     open_low: bool = False
     open_high: bool = False
     choices: tuple[str, ...] = ()
+    env_name: bool = False
 
     def problem(self, value: Any) -> str:
         """Why ``value`` breaks the rule, or "" when it does not."""
+        if self.env_name:
+            from kakugo_core.secrets import looks_like_key
+
+            if isinstance(value, str) and value and looks_like_key(value):
+                return ("must name the environment variable that holds the key (e.g. "
+                        "OPENAI_API_KEY), not be the key: the value looks like one (not shown)")
+            return ""
         if self.choices:
             values = value if isinstance(value, list) else [value]
             bad = [v for v in values if v not in self.choices]
@@ -93,6 +103,7 @@ FRACTION = Rule(low=0, high=1)
 #: ``--set`` and command-line flags (a key not listed takes any value of its type)
 RULES: dict[str, Rule] = {
     "run.seed": NON_NEGATIVE,
+    "teacher.api_key_env": Rule(env_name=True),
     "teacher.concurrency": AT_LEAST_ONE,
     "teacher.max_retries": NON_NEGATIVE,
     "teacher.timeout_s": POSITIVE,
@@ -167,6 +178,10 @@ def check_value(dotted: str, value: Any, source: str = "configuration") -> None:
     """Raise a :class:`ConfigError` naming ``dotted`` when ``value`` breaks its rule."""
     rule = RULES.get(dotted)
     problem = rule.problem(value) if rule else ""
+    if problem and rule and rule.env_name:  # a secret in the wrong place: never print it
+        from kakugo_core.secrets import MASK
+
+        raise ConfigError(f"{source.replace(str(value), MASK)}: '{dotted}' {problem}")
     if problem:
         raise ConfigError(f"{source}: '{dotted}' {problem}, got {value!r}")
 

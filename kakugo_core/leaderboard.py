@@ -774,6 +774,8 @@ def _num(x: float | None) -> str:
 
 def render_csv(board: Leaderboard) -> str:
     """One row per model; per column: value, stderr, n, languages, and delta columns."""
+    from kakugo_core.csv_safe import safe_row
+
     header = ["model", "is_baseline", "quantization"]
     for column in board.display_columns:
         k = column.key
@@ -782,7 +784,7 @@ def render_csv(board: Leaderboard) -> str:
             header += [f"{k}:delta", f"{k}:delta_stderr"]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
+    writer.writerow(safe_row(header))
     for model in board.models:
         row = [model, "true" if model == board.baseline else "false", quantization(board, model)]
         for column in board.display_columns:
@@ -796,7 +798,7 @@ def render_csv(board: Leaderboard) -> str:
             if board.baseline is not None:
                 delta = board.delta(model, column)
                 row += [_num(delta.value) if delta else "", _num(delta.stderr) if delta else ""]
-        writer.writerow(row)
+        writer.writerow(safe_row(row))  # a model name or column may start with = + - @
     return buffer.getvalue()
 
 

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from kakugo_core.csv_safe import safe_row
 from kakugo_core.errors import KakugoError
 from kakugo_core.store import ENGINE_VERSION, ResultRow, ResultsStore
 from kakugo_core.toolkit.benchmarks import CARD_PREFIX
@@ -358,7 +359,7 @@ def render_csv(comparison: Comparison, labels: dict[str, str] | None = None) -> 
               "n_shot", "prompt_hash", "revision", "created", "data_source", "judge", "engine"]
     writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(recs)
+    writer.writerows(safe_row(rec) for rec in recs)  # model names: no cell runs as a formula
     return buffer.getvalue()
 
 

@@ -1,5 +1,7 @@
 """Secrets: register a value (an API key a plugin sends) so that Kakugo masks it in every
-message, log line and file it writes, whatever a server echoes back."""
+message, log line and file it writes, whatever a server echoes back. :func:`redact` also masks
+credentials inside URLs (``user:pass@``, ``?api-key=...``), ``Bearer`` tokens and well-known key
+shapes: pass a URL through it before showing it."""
 
 from __future__ import annotations
 

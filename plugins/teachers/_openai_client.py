@@ -7,7 +7,8 @@ replies are handed to the caller's thread as they finish, so ``complete_iter`` s
 errors, a reply that is not the expected JSON) are retried with exponential backoff and jitter,
 waiting at least what ``Retry-After`` says (capped at ``retry_max_s``); any other 4xx stops the
 run with one line naming the status and the server's message. The API key is read from the
-environment variable named by ``api_key_env`` and only ever put in the Authorization header.
+environment variable named by ``api_key_env`` and only ever put in the Authorization header;
+messages show ``base_url`` with its credentials (``user:pass@``, ``?api-key=``) masked.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ except ImportError:  # pragma: no cover
 
 from kakugo_core.errors import ConfigError
 from kakugo_core.interfaces import TeacherReply, TeacherRequest
-from kakugo_core.toolkit.secrets import register_secret
+from kakugo_core.toolkit.secrets import redact, register_secret
 from kakugo_core.toolkit.teachers import (
     StreamingTeacher,
     TeacherError,
@@ -208,7 +209,12 @@ class OpenAITeacher(StreamingTeacher):
         self._ssl_context: Any = None  # made once: building one costs tens of milliseconds
 
     def __repr__(self) -> str:  # never shows the key
-        return f"OpenAITeacher(model={self.model!r}, base_url={self.base_url!r})"
+        return f"OpenAITeacher(model={self.model!r}, base_url={self.shown_url!r})"
+
+    @property
+    def shown_url(self) -> str:
+        """``base_url`` as messages show it: credentials in it masked."""
+        return redact(self.base_url)
 
     @property
     def cache_params(self) -> dict[str, Any]:
@@ -305,27 +311,27 @@ class OpenAITeacher(StreamingTeacher):
             self.retries += 1
             log.warning(
                 "teacher %s: %s; retry %d/%d in %.1fs",
-                self.model, problem, attempt + 1, self.max_retries, delay,
+                self.model, redact(problem), attempt + 1, self.max_retries, delay,
             )
             await asyncio.sleep(delay)
         self.failures += 1
-        raise TeacherUnavailableError(
-            f"teacher {self.model} at {self.base_url} failed {self.max_retries + 1} times "
+        raise TeacherUnavailableError(redact(
+            f"teacher {self.model} at {self.shown_url} failed {self.max_retries + 1} times "
             f"(last: {problem}); answers so far are cached, run again to resume"
-        )
+        ))
 
     def _refusal(self, status: int, message: str) -> str:
         hint = ""
         if status in (401, 403):
             hint = (
-                f"; check the API key in the environment variable {self.api_key_env}"
+                f"; check the API key in the environment variable {redact(self.api_key_env)}"
                 if self.api_key_env
                 else "; set teacher.api_key_env to the variable holding your API key"
             )
         elif status == 404:
             hint = "; check teacher.base_url and teacher.model"
-        return f"teacher {self.model} at {self.base_url} refused the request: HTTP {status}: " \
-            f"{message}{hint}"
+        return redact(f"teacher {self.model} at {self.shown_url} refused the request: "
+                      f"HTTP {status}: {message}{hint}")
 
     def _count(self, reply: TeacherReply) -> None:
         self.calls += 1
