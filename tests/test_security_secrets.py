@@ -155,8 +155,6 @@ def test_the_teacher_shows_its_url_masked() -> None:
     assert URL_SECRET in teacher.base_url  # the real URL is still what it calls
 
 
-@pytest.mark.xfail(strict=True, reason="`kakugo config` prints load_config() as it is: "
-                   "kakugo_core/commands/config.py must pass its output through redact()")
 def test_kakugo_config_masks_url_credentials(tmp_path: Path) -> None:
     done = kakugo("config", "--set", f"teacher.base_url=http://u:{URL_SECRET}@h/v1",
                   cwd=tmp_path)
