@@ -18,7 +18,9 @@ One module per concern:
   :mod:`~kakugo_core.toolkit.hub`: release targets' helpers (staging folders atomically, model
   cards, comparison tables, plots, Hub tokens and errors);
 - :mod:`kakugo_core.toolkit.gguf_export`: a model folder as a GGUF file for llama.cpp and
-  Ollama (``export_gguf``; added in 1.1).
+  Ollama (``export_gguf``; added in 1.1);
+- :mod:`kakugo_core.toolkit.judging`: ``load_prompts`` takes a ``seed`` for the seeded
+  ``--limit`` sample (added in 1.3).
 
 ``TOOLKIT_VERSION`` follows semantic versioning: names are only added in minor versions; a
 removal or an incompatible change bumps the major version. A plugin can require a version with
@@ -29,7 +31,7 @@ from __future__ import annotations
 
 from kakugo_core.errors import KakugoError
 
-TOOLKIT_VERSION = "1.2"
+TOOLKIT_VERSION = "1.3"
 
 
 def require(major: int, minor: int = 0) -> None:
