@@ -58,9 +58,10 @@ class Manifest:
         try:
             data = json.loads(path.read_text("utf-8"))
             manifest = cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
-            kinds = {"status": str, "counts": dict, "config": dict, "plugins": dict,
-                     "seconds": (int, float), "cost_usd": (int, float), "attempts": int,
-                     "error": str, "inputs_hash": str}
+            kinds: dict[str, type | tuple[type, ...]] = {
+                "status": str, "counts": dict, "config": dict, "plugins": dict,
+                "seconds": (int, float), "cost_usd": (int, float), "attempts": int,
+                "error": str, "inputs_hash": str}
             if any(not isinstance(getattr(manifest, k), t) for k, t in kinds.items()):
                 raise TypeError("a field of the wrong type")
             return manifest

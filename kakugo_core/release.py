@@ -304,15 +304,16 @@ def _write_ggufs(model_dir: Path, folder: Path, repo_id: str,
     from kakugo_core.toolkit.gguf_export import export_gguf, gguf_file_name
     from kakugo_core.toolkit.release_files import human_size
 
-    rows = []
+    exports: list[tuple[str, str, int]] = []  # (file name, type, size in bytes)
     stem = repo_id.split("/")[-1]
     for gguf_type in types:
         log.info("writing the %s GGUF export", gguf_type)
         path = export_gguf(model_dir, folder / gguf_file_name(stem, gguf_type), gguf_type,
                            name=repo_id)
-        rows.append({"name": path.name, "type": gguf_type, "size": path.stat().st_size})
-    rows.sort(key=lambda row: -int(row["size"]))
-    return [{**row, "size": human_size(int(row["size"]))} for row in rows]
+        exports.append((path.name, gguf_type, path.stat().st_size))
+    exports.sort(key=lambda export: -export[2])
+    return [{"name": name, "type": gguf_type, "size": human_size(size)}
+            for name, gguf_type, size in exports]
 
 
 def prepare_dataset_release(

@@ -12,7 +12,10 @@ from __future__ import annotations
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import JustifyMethod
 
 
 @dataclass(frozen=True)
@@ -25,7 +28,7 @@ class Col:
     key: bool = False
     wrap: bool = False
     drop: int = 0
-    justify: str = "left"
+    justify: JustifyMethod = "left"
 
 
 def terminal_width(default: int = 100) -> int:

@@ -75,6 +75,8 @@ class HFBackend(Backend):
     """Scores with a transformers causal LM on CPU or GPU (bf16 on GPU by default)."""
 
     name = "transformers"
+    #: attention_layout's answer, computed on its first call
+    _layout: tuple[int | None, bool]
 
     def __init__(
         self,
@@ -375,14 +377,13 @@ class HFBackend(Backend):
         try:
             from transformers.cache_utils import DynamicLayer
 
-            layers = []
+            cache = DynamicCache()
+            cache.layers = []
             for k, v in pairs:
                 layer = DynamicLayer()
                 layer.lazy_initialization(k, v)
                 layer.keys, layer.values = k, v
-                layers.append(layer)
-            cache = DynamicCache()
-            cache.layers = layers
+                cache.layers.append(layer)
             return cache
         except (ImportError, AttributeError, TypeError):  # another cache layout: the plain way
             return DynamicCache(ddp_cache_data=pairs)
@@ -497,8 +498,8 @@ class HFBackend(Backend):
                 # a window or chunk would be placed by padded positions: one pass per context
                 # length, on the cache cut to that length (no gap, true positions)
                 by_length: dict[int, list[tuple[int, int, list[int]]]] = {}
-                for row in long_rows:
-                    by_length.setdefault(len(contexts[row[0]]), []).append(row)
+                for long_row in long_rows:
+                    by_length.setdefault(len(contexts[long_row[0]]), []).append(long_row)
                 passes = [(by_length[n], n) for n in sorted(by_length)]
             for part, upto in passes:
                 rest.update(self._continue(kv, part, lengths, prefix_len, upto))

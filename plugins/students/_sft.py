@@ -197,6 +197,8 @@ def _training_args(opts: TrainOptions, work_dir: Path, *, epochs: float, learnin
     # transformers renamed gradient_checkpointing to activation_checkpointing (the old name warns)
     checkpointing = "activation_checkpointing" if "activation_checkpointing" in {
         f.name for f in dataclasses.fields(TrainingArguments)} else "gradient_checkpointing"
+    # a keyword chosen at run time: typed Any, as mypy would match it against every parameter
+    checkpointing_kw: dict[str, Any] = {checkpointing: opts.gradient_checkpointing}
     return TrainingArguments(
         output_dir=str(work_dir),
         num_train_epochs=epochs,
@@ -208,7 +210,7 @@ def _training_args(opts: TrainOptions, work_dir: Path, *, epochs: float, learnin
         per_device_train_batch_size=opts.per_device_batch_size,
         per_device_eval_batch_size=opts.per_device_batch_size,
         gradient_accumulation_steps=opts.gradient_accumulation_steps,
-        **{checkpointing: opts.gradient_checkpointing},
+        **checkpointing_kw,
         use_cpu=not _on_gpu(),
         bf16=dtype == torch.bfloat16,
         fp16=dtype == torch.float16,
