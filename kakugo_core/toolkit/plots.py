@@ -29,7 +29,9 @@ def base_vs_student_figure(comparison: Comparison, *, base_label: str,
                            student_label: str) -> Any:
     """The chart as a matplotlib figure (None when the base has no result to compare): one
     panel per benchmark, each with its own y axis and label, and one legend below them."""
-    rows = [r for r in comparison.rows if comparison.base in r.cells]
+    # bars side by side only where the two cells are comparable (same shots, prompt, engine)
+    rows = [r for r in comparison.rows if comparison.base in r.cells
+            and r.delta(comparison.student, comparison.base) is not None]
     if not rows:
         return None
     import matplotlib
