@@ -25,10 +25,11 @@ from kakugo_core.pipeline import (
     RunFolder,
     StageOutcome,
     fingerprint,
+    run_lock,
 )
 
 if TYPE_CHECKING:
-    from kakugo_core.evaluation import EvaluationPlan
+    from kakugo_core.evaluation import EvaluationPlan, ModelRef
 
 #: what the paper spent per language at most, for the cost report
 PAPER_BUDGET_USD = 50.0
@@ -89,12 +90,18 @@ def set_torch_threads(value: Any) -> int:
 
 
 def run_language(language: str | Language, config: Config, options: RunOptions) -> dict[str, Any]:
-    """Run (or resume) every selected stage for one language; return the run's summary."""
+    """Run (or resume) every selected stage for one language, holding the run folder's lock
+    (:func:`~kakugo_core.pipeline.run_lock`) throughout; return the run's summary."""
+    lang = resolve(language)
+    with run_lock(options.run_dir):
+        return _run_language(lang, config, options)
+
+
+def _run_language(lang: Language, config: Config, options: RunOptions) -> dict[str, Any]:
     from kakugo_core.store import ResultsStore
 
     set_torch_threads(config["run"].get("torch_threads", 0))
 
-    lang = resolve(language)
     folder = RunFolder(options.run_dir)
     options.run_dir.mkdir(parents=True, exist_ok=True)
     versions = _plugin_versions()

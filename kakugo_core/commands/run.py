@@ -76,6 +76,7 @@ def run_command(language: str | None, languages: tuple[str, ...], demo: bool,
     from kakugo_core.config import load_config
     from kakugo_core.errors import KakugoError
     from kakugo_core.languages import resolve
+    from kakugo_core.pipeline import run_lock
     from kakugo_core.run import RunOptions, run_language
 
     names = split_csv(languages) + ([language] if language else [])
@@ -101,13 +102,16 @@ def run_command(language: str | None, languages: tuple[str, ...], demo: bool,
             repo_id=repo_id, gpu_price_per_hour=gpu_price_per_hour, progress=not no_progress,
             echo=_echo_for(lang.id),
         )
-        if demo:
-            with _demo(lang.id, folder) as demo_sets:
-                # the demo's settings first, so a --config file can change them (a real base)
-                config = load_config(config_file, overrides, presets=demo_sets)
-                summaries.append(run_language(lang, config, options))
-        else:
-            summaries.append(run_language(lang, load_config(config_file, overrides), options))
+        # one run per folder: the lock is taken before the demo writes its inputs there
+        with run_lock(folder):
+            if demo:
+                with _demo(lang.id, folder) as demo_sets:
+                    # the demo's settings first, so a --config file can change them (a real base)
+                    config = load_config(config_file, overrides, presets=demo_sets)
+                    summaries.append(run_language(lang, config, options))
+            else:
+                summaries.append(run_language(lang, load_config(config_file, overrides),
+                                              options))
     for summary in summaries:
         _print_summary(summary, Path(summary["run_dir"]))
 
