@@ -146,13 +146,19 @@ def _leaderboard(run_dir: Path) -> str:
     if not db.exists():
         return ""
     from kakugo_core.leaderboard import render_store
+    from kakugo_core.run import run_model, stored_name
+    from kakugo_core.store import ResultsStore
 
     manifest = json.loads((run_dir / "train" / "manifest.json").read_text("utf-8")) \
         if (run_dir / "train" / "manifest.json").exists() else {}
-    from kakugo_core.run import in_run
-
     base = manifest.get("config", {}).get("train", {}).get("base_model")
-    return render_store(db, fmt="table", baseline=in_run(base, run_dir) if base else None)
+    if not base:
+        return render_store(db, fmt="table")
+    with ResultsStore(db, readonly=True) as store:
+        stored = store.models()
+    # the base as the bench stage stored it: {run}/... inside the run folder
+    name = run_model(base, run_dir).name
+    return render_store(db, fmt="table", baseline=stored_name(stored, name, run_dir))
 
 
 @click.command("status")
