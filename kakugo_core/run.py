@@ -225,8 +225,10 @@ def _run_language(lang: Language, config: Config, options: RunOptions) -> dict[s
 
         target = str(config["release"]["target"])
         repo_id = options.repo_id or f"local/kakugo-{lang.iso639_3}"
-        with ResultsStore(db, readonly=True) as store:
-            stored = store.models()
+        stored: list[str] = []
+        if Path(db).is_file():  # else publish says the store is missing
+            with ResultsStore(db, readonly=True) as store:
+                stored = store.models()
         result = publish(
             model_dir, target=target, repo_id=repo_id, store=db, base_model=base_model,
             base_name=stored_name(stored, base_ref.name, options.run_dir),

@@ -156,9 +156,10 @@ def _leaderboard(run_dir: Path) -> str:
         return render_store(db, fmt="table")
     with ResultsStore(db, readonly=True) as store:
         stored = store.models()
-    # the base as the bench stage stored it: {run}/... inside the run folder
-    name = run_model(base, run_dir).name
-    return render_store(db, fmt="table", baseline=stored_name(stored, name, run_dir))
+    # the base as the bench stage stored it: {run}/... inside the run folder (or as an older
+    # run stored it); a store without it gets a leaderboard with no baseline, not an error
+    name = stored_name(stored, run_model(base, run_dir).name, run_dir)
+    return render_store(db, fmt="table", baseline=name if name in stored else None)
 
 
 @click.command("status")
