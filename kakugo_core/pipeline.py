@@ -162,8 +162,8 @@ class RunFolder:
 def run_lock(run_dir: Path) -> Iterator[None]:
     """Hold ``<run_dir>/.kakugo-run.lock`` (an OS lock, released by the kernel when the process
     dies, so a killed run leaves nothing that blocks) across a whole run; the file names the
-    holder (pid, host, start time). A second holder, in this process or another, is refused
-    with a :class:`KakugoError` that names the first. Re-entrant within one process."""
+    holder (pid, host, start time). Another process is refused with a :class:`KakugoError`
+    that names the holder; within one process the lock is re-entrant."""
     key = str(run_dir.resolve())
     if _held.get(key):
         _held[key] += 1
@@ -174,7 +174,8 @@ def run_lock(run_dir: Path) -> Iterator[None]:
         return
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
-        handle = open(run_dir / LOCK_FILE, "a+", encoding="utf-8")  # noqa: SIM115
+        handle = open(run_dir / LOCK_FILE, "a+", encoding="utf-8",  # noqa: SIM115
+                      errors="replace")
     except OSError as exc:
         raise KakugoError(f"cannot lock run folder {run_dir}: {exc.strerror or exc}") from None
     with handle:
