@@ -8,19 +8,33 @@ stage itself resumes from what it left on disk (teacher cache, JSONL rows, train
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
+import socket
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from kakugo_core.errors import KakugoError
 from kakugo_core.files import write_json_atomic
 
 STAGES = ("generate", "dataset", "train", "bench", "release")
 MANIFEST = "manifest.json"
+#: the lock one ``kakugo run`` holds on its run folder for as long as it runs
+LOCK_FILE = ".kakugo-run.lock"
+
+try:  # POSIX; on Windows the lock file names its holder but does not exclude a second run
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None  # type: ignore[assignment]
+
+#: run folders this process holds (resolved path -> depth), so nested holders do not clash
+_held: dict[str, int] = {}
 
 
 def _now() -> str:
@@ -143,3 +157,55 @@ class RunFolder:
 
     def manifests(self) -> list[Manifest]:
         return [self.manifest(stage) for stage in STAGES]
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold ``<run_dir>/.kakugo-run.lock`` (an OS lock, released by the kernel when the process
+    dies, so a killed run leaves nothing that blocks) across a whole run; the file names the
+    holder (pid, host, start time). Another process is refused with a :class:`KakugoError`
+    that names the holder; within one process the lock is re-entrant."""
+    key = str(run_dir.resolve())
+    if _held.get(key):
+        _held[key] += 1
+        try:
+            yield
+        finally:
+            _held[key] -= 1
+        return
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        handle = open(run_dir / LOCK_FILE, "a+", encoding="utf-8",  # noqa: SIM115
+                      errors="replace")
+    except OSError as exc:
+        raise KakugoError(f"cannot lock run folder {run_dir}: {exc.strerror or exc}") from None
+    with handle:
+        if fcntl is not None:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                handle.seek(0)
+                raise KakugoError(f"run folder {run_dir} is in use by another `kakugo run` "
+                                  f"({_holder(handle.read())}); wait for it or stop it first"
+                                  ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                 "since": _now()}) + "\n")
+        handle.flush()
+        _held[key] = 1
+        try:
+            yield
+        finally:
+            del _held[key]
+            if fcntl is not None:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _holder(text: str) -> str:
+    """``pid 123 on host since 2026-...`` from a lock file's content."""
+    try:
+        data = json.loads(text)
+        return f"pid {int(data['pid'])} on {data['host']} since {data['since']}"
+    except (ValueError, KeyError, TypeError):
+        return "its process id not written yet"

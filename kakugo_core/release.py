@@ -114,7 +114,8 @@ def _open_store(store: ResultsStore | str | Path) -> ResultsStore:
 
 def find_store_model(store: ResultsStore, model_dir: Path, model_name: str | None = None) -> str:
     """The name the student has in the store: ``model_name`` when given, else the model folder
-    as it was benchmarked (the same path, relative or absolute)."""
+    as it was benchmarked (the same path, relative or absolute, or ``{run}/...`` as a run names
+    the models inside the run folder that holds its store)."""
     known = store.models()
     if model_name:
         if model_name in known:
@@ -122,7 +123,14 @@ def find_store_model(store: ResultsStore, model_dir: Path, model_name: str | Non
         raise KakugoError(f"the results store {store.path} has no results for model "
                           f"{model_name!r}; run `kakugo bench` on it first")
     target = model_dir.resolve()
+    store_dir = Path(store.path).resolve().parent
     for name in known:
+        if name.startswith("{run}/"):  # the run folder is the store's folder or one above it
+            rest = name[len("{run}/"):]
+            if any((root / rest).resolve() == target
+                   for root in (store_dir, *store_dir.parents)):
+                return name
+            continue
         try:
             if Path(name).expanduser().resolve() == target:
                 return name
@@ -186,6 +194,7 @@ def prepare_release(
     config: Config | None = None,
     link_model_files: bool = False,
     gguf_types: list[str] | None = None,
+    base_name: str | None = None,
 ) -> Path:
     """Assemble the model's release folder at ``out_dir`` (replaced as a whole) and return it:
     the model's files (weights, config, tokenizer, chat template, training summary), ``README.md``
@@ -197,7 +206,8 @@ def prepare_release(
 
     Model files are copied, so retraining in place cannot alter a release;
     ``link_model_files=True`` hard-links them instead (for a folder that is uploaded and then
-    deleted)."""
+    deleted). ``base_name``: the base model's name in the store when it differs from
+    ``base_model``, where it is loaded from (a run's ``{run}/...`` names)."""
     from kakugo_core.toolkit.cards import (
         build_model_card,
         eval_results_files,
@@ -231,15 +241,16 @@ def prepare_release(
             dataset_repo_id or cfg["release"]["dataset_repo_name"].format(repo_id=repo_id))
     results = _open_store(store)
     student = find_store_model(results, model_dir, model_name)
-    comparison = build_comparison(results, student, base_model, others=others)
-    if not any(base_model in row.cells for row in comparison.rows):
+    base_name = base_name or base_model
+    comparison = build_comparison(results, student, base_name, others=others)
+    if not any(base_name in row.cells for row in comparison.rows):
         log.warning("the results store has no results for the base model %r on the student's "
                     "benchmarks; the card will show no base column values or plot (run "
-                    "`kakugo bench -m %s` first)", base_model, base_model)
+                    "`kakugo bench -m %s` first)", base_name, base_model)
     training = read_training_summary(model_dir)
     labels = {student: repo_id}
     if not is_hub_id(base_model):  # a local path means nothing on the Hub: its name only
-        labels[base_model] = f"{Path(base_model).name} (local)"
+        labels[base_name] = f"{Path(base_model).name} (local)"
 
     def build(folder: Path) -> None:
         for path in model_files(model_dir):
@@ -254,7 +265,7 @@ def prepare_release(
         write_text_atomic(folder / TABLES[2], render_json(comparison, labels))
         for rel, text in eval_results_files(comparison).items():
             write_text_atomic(folder / rel, text)
-        base_label = labels.get(base_model, base_model)
+        base_label = labels.get(base_name, base_name)
         plot = plot_base_vs_student(comparison, folder / PLOT, base_label=f"base: {base_label}",
                                     student_label=f"student: {repo_id.split('/')[-1]}")
         card = build_model_card(
@@ -401,6 +412,7 @@ def release(
     echo: Echo | None = None,
     target_options: Mapping[str, Any] | None = None,
     gguf_types: list[str] | None = None,
+    base_name: str | None = None,
 ) -> Release:
     """Check the inputs, assemble the release folder(s) and publish them with ``target``.
 
@@ -408,7 +420,8 @@ def release(
     for ``hub`` where to keep a copy of what was uploaded (default: a temporary folder).
     ``dry_run`` assembles the folder and lists what would be uploaded, changing nothing
     remotely. With ``dataset_dir`` the dataset is published first, to ``<repo_id>-data``.
-    ``gguf_types`` (default ``release.gguf``) are the GGUF exports to include.
+    ``gguf_types`` (default ``release.gguf``) are the GGUF exports to include;
+    ``base_name`` as for :func:`prepare_release`.
     """
     from kakugo_core.plugins import create
     from kakugo_core.toolkit.release_files import check_model_dir
@@ -468,7 +481,7 @@ def release(
                         dataset_dir=dataset_dir, out_dir=folder, repo_id=repo_id,
                         model_name=model_name, dataset_repo_id=dataset_repo_id, config=cfg,
                         link_model_files=not is_folder and dest is None,
-                        gguf_types=gguf_types)
+                        gguf_types=gguf_types, base_name=base_name)
         jobs = [(folder, repo_id, {**options, "repo_type": "model", "out_dir": dest})]
         if dataset_dir is not None and dataset_repo_id:
             data_dest = dataset_out_dir(dest) if dest is not None else None

@@ -8,7 +8,7 @@ plus the input hash of the stage it reads, so a change upstream re-runs everythi
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -25,10 +25,11 @@ from kakugo_core.pipeline import (
     RunFolder,
     StageOutcome,
     fingerprint,
+    run_lock,
 )
 
 if TYPE_CHECKING:
-    from kakugo_core.evaluation import EvaluationPlan
+    from kakugo_core.evaluation import EvaluationPlan, ModelRef
 
 #: what the paper spent per language at most, for the cost report
 PAPER_BUDGET_USD = 50.0
@@ -89,12 +90,18 @@ def set_torch_threads(value: Any) -> int:
 
 
 def run_language(language: str | Language, config: Config, options: RunOptions) -> dict[str, Any]:
-    """Run (or resume) every selected stage for one language; return the run's summary."""
+    """Run (or resume) every selected stage for one language, holding the run folder's lock
+    (:func:`~kakugo_core.pipeline.run_lock`) throughout; return the run's summary."""
+    lang = resolve(language)
+    with run_lock(options.run_dir):
+        return _run_language(lang, config, options)
+
+
+def _run_language(lang: Language, config: Config, options: RunOptions) -> dict[str, Any]:
     from kakugo_core.store import ResultsStore
 
     set_torch_threads(config["run"].get("torch_threads", 0))
 
-    lang = resolve(language)
     folder = RunFolder(options.run_dir)
     options.run_dir.mkdir(parents=True, exist_ok=True)
     versions = _plugin_versions()
@@ -118,6 +125,11 @@ def run_language(language: str | Language, config: Config, options: RunOptions) 
 
     gen_dir, data_dir = folder.stage_dir("generate"), folder.stage_dir("dataset") / "data"
     model_dir = folder.stage_dir("train") / "model"
+    # a store in the run folder keys the models inside it as {run}/..., so a copy finds its
+    # results; a store elsewhere (shared by several runs) names them as given
+    in_folder = relative_to_run(str(db), options.run_dir).startswith("{run}")
+    base_ref, student_ref = (run_model(m, options.run_dir if in_folder else None)
+                             for m in (base_model, str(model_dir)))
 
     def generate(stage_dir: Path) -> StageOutcome:
         from kakugo_core.generation import run_generation
@@ -163,7 +175,7 @@ def run_language(language: str | Language, config: Config, options: RunOptions) 
         from kakugo_core.scoring import score_plan
         from kakugo_core.teacher_cache import paid_usage
 
-        plan = bench_plan(config, lang, [base_model, str(model_dir)], stage_dir / "predictions",
+        plan = bench_plan(config, lang, [base_ref, student_ref], stage_dir / "predictions",
                           options.echo)
         names = [ref.name for ref in plan.benchmarks]
         backend_options = dict(plan.backend_options)
@@ -190,31 +202,39 @@ def run_language(language: str | Language, config: Config, options: RunOptions) 
 
     def _judge_student(store: Any, stage_dir: Path, backend_options: dict[str, Any]) -> Any:
         """The teacher judges the student against its base on the dataset's validation
-        prompts (held out from training); verdicts are cached in the stage folder."""
+        prompts (held out from training); verdicts are cached in the stage folder. The student
+        is stored under its run-folder name, as the bench stage stores it."""
+        from kakugo_core.evaluation import EvaluationPlan, reference
         from kakugo_core.judging import judge_options
-        from kakugo_core.scoring import run_bench
+        from kakugo_core.scoring import score_plan
 
         cfg = config["bench"]
         options.echo(f"judge: {config['teacher']['model']} compares the student with its base")
-        return run_bench(
-            [str(model_dir)], ["judge"], [lang], store=store, backend=cfg["backend"], n_shot=0,
-            backend_options=backend_options, predictions_dir=stage_dir / "predictions",
-            progress=options.progress,
-            benchmark_options=judge_options(
-                config, prompts=data_dir, opponent=base_model, backend=cfg["backend"],
-                backend_options=backend_options, cache_file=stage_dir / "judge-cache.jsonl"),
-        )[0]
+        extra = judge_options(
+            config, prompts=data_dir, opponent=base_ref.location, backend=cfg["backend"],
+            backend_options=backend_options, cache_file=stage_dir / "judge-cache.jsonl")
+        plan = EvaluationPlan(
+            models=(student_ref,), benchmarks=(reference("judge"),), languages=(lang.id,),
+            n_shot=0, limit_seed=int(extra.pop("limit_seed")), backend=cfg["backend"],
+            backend_options=backend_options, predictions_dir=str(stage_dir / "predictions"),
+            extra_options=extra)
+        return score_plan(plan, store, progress=options.progress)[0]
 
     def release(stage_dir: Path) -> StageOutcome:
         from kakugo_core.release import release as publish
 
         target = str(config["release"]["target"])
         repo_id = options.repo_id or f"local/kakugo-{lang.iso639_3}"
+        stored: list[str] = []
+        if Path(db).is_file():  # else publish says the store is missing
+            with ResultsStore(db, readonly=True) as store:
+                stored = store.models()
         result = publish(
             model_dir, target=target, repo_id=repo_id, store=db, base_model=base_model,
+            base_name=stored_name(stored, base_ref.name, options.run_dir),
             language=lang, dataset_dir=data_dir, config=config,
             out_dir=stage_dir / "out" if target == "folder" else None,
-            model_name=str(model_dir), echo=options.echo,
+            model_name=stored_name(stored, student_ref.name, options.run_dir), echo=options.echo,
         )
         return StageOutcome(counts={"target": target, "location": result.location,
                                     "files": len(result.files), "changed": result.changed})
@@ -250,14 +270,21 @@ def run_language(language: str | Language, config: Config, options: RunOptions) 
             "stages": {m.stage: m.status for m in folder.manifests()}}
 
 
-def bench_plan(config: Config, lang: Language, models: list[str], predictions_dir: Path,
-               echo: Echo) -> EvaluationPlan:
+def bench_plan(config: Config, lang: Language, models: Sequence[str | ModelRef],
+               predictions_dir: Path, echo: Echo) -> EvaluationPlan:
     """The bench stage's evaluation: base and student on the configured benchmarks that cover
-    ``lang`` (the others are named and skipped), built as ``kakugo bench`` builds its own."""
+    ``lang`` (the others are named and skipped), built as ``kakugo bench`` builds its own.
+    A :class:`~kakugo_core.evaluation.ModelRef` keeps its name (see :func:`run_model`)."""
+    from dataclasses import replace
+
     from kakugo_core.evaluation import build_plan
 
-    plan = build_plan(config, models=models, languages=[lang.id],
+    names = [m if isinstance(m, str) else m.location for m in models]
+    plan = build_plan(config, models=names, languages=[lang.id],
                       predictions_dir=predictions_dir)
+    refs = tuple(ref if isinstance(given, str) else replace(ref, name=given.name)
+                 for ref, given in zip(plan.models, models, strict=True))
+    plan = replace(plan, models=refs).with_objects(plan.benchmark_objects())
     covered = [_covers(b, lang) for b in plan.benchmark_objects()]
     skipped = [ref.name for ref, ok in zip(plan.benchmarks, covered, strict=True) if not ok]
     if skipped:
@@ -295,6 +322,36 @@ def relative_to_run(value: Any, run_dir: Path) -> Any:
 def in_run(value: str, run_dir: Path) -> str:
     """A path written by :func:`relative_to_run` (``{run}/...``) as a path in ``run_dir``."""
     return str(run_dir) + value[len("{run}"):] if value.startswith("{run}") else value
+
+
+def run_model(model: str, run_dir: Path | None) -> ModelRef:
+    """A run's model as the store in ``run_dir`` keys it: a folder inside the run folder named
+    ``{run}/...`` (so a moved or copied run folder finds its results), loaded from its absolute
+    path; anything else (a Hub id, a folder elsewhere; any model for a store outside the run
+    folder, ``run_dir`` None) as ``kakugo bench`` names it."""
+    from kakugo_core.evaluation import ModelRef
+
+    if run_dir is None:
+        return ModelRef.of(model)
+    name = relative_to_run(model, run_dir)
+    if not name.startswith("{run}"):
+        return ModelRef.of(model)
+    return ModelRef(name, str(Path(in_run(name, run_dir)).resolve()))
+
+
+def stored_name(stored: Collection[str], name: str, run_dir: Path) -> str:
+    """``name`` (from :func:`run_model`) as the store holds it: itself, or the path an older
+    run stored the same folder under (as given, relative or absolute); else ``name``."""
+    if name in stored or not name.startswith("{run}"):
+        return name
+    target = Path(in_run(name, run_dir)).resolve()
+    for other in sorted(stored):
+        try:
+            if not other.startswith("{run}") and Path(other).expanduser().resolve() == target:
+                return other
+        except (OSError, ValueError):
+            continue
+    return name
 
 
 def swap_in_progress(out: Path) -> Path:

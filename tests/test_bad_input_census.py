@@ -462,7 +462,28 @@ CASES: list[Case] = [
          "one language"),
     Case("vocab-leaderboard-overwrite-without-site", ["leaderboard", "--db", "store.sqlite",
                                                       "--overwrite"], "--format site"),
+    # issue 25: run folders
+    Case("run-folder-in-use", ["run", "jav", "--stages", "bench", "--run-dir", "runs/r",
+                               "--no-progress"], "in use by another `kakugo run` (pid 4242 on ",
+         setup=lambda ws: _hold_run_lock(ws / "runs" / "r", 4242)),
 ]
+
+#: lock files the census holds open (as another run would) for the rest of the session
+_HELD_LOCKS: list[object] = []
+
+
+def _hold_run_lock(run_dir: Path, pid: int) -> None:
+    """Hold ``run_dir``'s run lock through a file opened here, as another process would."""
+    import fcntl
+
+    from kakugo_core.pipeline import LOCK_FILE
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(run_dir / LOCK_FILE, "a+", encoding="utf-8")  # noqa: SIM115
+    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    handle.write(json.dumps({"pid": pid, "host": "node-1", "since": "2026-01-01T00:00:00"}))
+    handle.flush()
+    _HELD_LOCKS.append(handle)
 
 
 # -- the workspace ----------------------------------------------------------------------------

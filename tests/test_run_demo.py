@@ -87,7 +87,7 @@ def test_demo_killed_in_training_resumes_without_redoing_finished_work(tmp_path:
     # the card's eval results are the store's numbers for the student, nothing typed by hand
     card_dir = run_dir / "release" / "out"
     card = ModelCard.load(card_dir / "README.md")
-    student = str(run_dir / "train" / "model")
+    student = "{run}/train/model"  # as the run names the models in its folder
     with ResultsStore(run_dir / "results.sqlite") as store:
         rows = store.rows(models=[student])
     stored = {(r.language, r.metric, r.n_shot): r.value for r in rows}
@@ -151,8 +151,8 @@ def test_the_demo_student_beats_its_base_as_the_readme_says(tmp_path: Path) -> N
     _, err = proc.communicate(timeout=2700)
     assert proc.returncode == 0, err[-3000:]
     with ResultsStore(run_dir / "results.sqlite") as store:
-        student = store.rows(models=[str(run_dir / "train" / "model")])
-        base_rows = store.rows(models=[str(run_dir / "demo-inputs" / "base-model")])
+        student = store.rows(models=["{run}/train/model"])
+        base_rows = store.rows(models=["{run}/demo-inputs/base-model"])
     mine = {(r.benchmark, r.metric): r for r in student}
     base = {(r.benchmark, r.metric): r.value for r in base_rows}
     primary = [("sib200", "acc"), ("sib200", "macro_f1"), ("flores", "chrf_xx_en"),

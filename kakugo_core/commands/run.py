@@ -76,6 +76,7 @@ def run_command(language: str | None, languages: tuple[str, ...], demo: bool,
     from kakugo_core.config import load_config
     from kakugo_core.errors import KakugoError
     from kakugo_core.languages import resolve
+    from kakugo_core.pipeline import run_lock
     from kakugo_core.run import RunOptions, run_language
 
     names = split_csv(languages) + ([language] if language else [])
@@ -101,13 +102,16 @@ def run_command(language: str | None, languages: tuple[str, ...], demo: bool,
             repo_id=repo_id, gpu_price_per_hour=gpu_price_per_hour, progress=not no_progress,
             echo=_echo_for(lang.id),
         )
-        if demo:
-            with _demo(lang.id, folder) as demo_sets:
-                # the demo's settings first, so a --config file can change them (a real base)
-                config = load_config(config_file, overrides, presets=demo_sets)
-                summaries.append(run_language(lang, config, options))
-        else:
-            summaries.append(run_language(lang, load_config(config_file, overrides), options))
+        # one run per folder: the lock is taken before the demo writes its inputs there
+        with run_lock(folder):
+            if demo:
+                with _demo(lang.id, folder) as demo_sets:
+                    # the demo's settings first, so a --config file can change them (a real base)
+                    config = load_config(config_file, overrides, presets=demo_sets)
+                    summaries.append(run_language(lang, config, options))
+            else:
+                summaries.append(run_language(lang, load_config(config_file, overrides),
+                                              options))
     for summary in summaries:
         _print_summary(summary, Path(summary["run_dir"]))
 
@@ -142,13 +146,20 @@ def _leaderboard(run_dir: Path) -> str:
     if not db.exists():
         return ""
     from kakugo_core.leaderboard import render_store
+    from kakugo_core.run import run_model, stored_name
+    from kakugo_core.store import ResultsStore
 
     manifest = json.loads((run_dir / "train" / "manifest.json").read_text("utf-8")) \
         if (run_dir / "train" / "manifest.json").exists() else {}
-    from kakugo_core.run import in_run
-
     base = manifest.get("config", {}).get("train", {}).get("base_model")
-    return render_store(db, fmt="table", baseline=in_run(base, run_dir) if base else None)
+    if not base:
+        return render_store(db, fmt="table")
+    with ResultsStore(db, readonly=True) as store:
+        stored = store.models()
+    # the base as the bench stage stored it: {run}/... inside the run folder (or as an older
+    # run stored it); a store without it gets a leaderboard with no baseline, not an error
+    name = stored_name(stored, run_model(base, run_dir).name, run_dir)
+    return render_store(db, fmt="table", baseline=name if name in stored else None)
 
 
 @click.command("status")
