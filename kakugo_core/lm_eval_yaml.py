@@ -40,6 +40,7 @@ from kakugo_core.toolkit.benchmarks import (
     limit_seed,
     prompt_hash,
 )
+from kakugo_core.toolkit.declarative import check_name
 from kakugo_core.toolkit.metrics import bootstrap_stderr, mean_stderr
 from kakugo_core.toolkit.sampling import sample_items, sample_key
 
@@ -56,14 +57,85 @@ def _quiet() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
-def task_manager(include_paths: Sequence[str | Path], defaults: bool = False) -> Any:
+#: the YAML tags a task file may use without running code (anything else, lm-eval's
+#: ``!function`` above all, imports or calls Python)
+_DATA_TAGS = {f"tag:yaml.org,2002:{t}" for t in (
+    "str", "int", "float", "bool", "null", "map", "seq", "timestamp", "binary", "merge",
+    "set", "omap", "pairs", "value")}
+TRUST_HINT = "pass --trust-task-code (or set bench.trust_task_code = true) to run it"
+
+
+def _code_tag(node: Any) -> str | None:
+    """The first tag in a YAML node tree that is not plain data."""
+    import yaml
+
+    stack, seen = [node], set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:  # an alias: its node is checked once
+            continue
+        seen.add(id(node))
+        if node.tag not in _DATA_TAGS:
+            return f"{node.tag} {node.value}" if isinstance(node, yaml.ScalarNode) else node.tag
+        if isinstance(node, yaml.MappingNode):
+            stack += [n for pair in node.value for n in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            stack += node.value
+    return None
+
+
+def _includes(node: Any) -> list[str]:
+    import yaml
+
+    for key, value in node.value if isinstance(node, yaml.MappingNode) else ():
+        if key.value == "include":
+            values = value.value if isinstance(value, yaml.SequenceNode) else [value]
+            return [str(v.value) for v in values if isinstance(v, yaml.ScalarNode)]
+    return []
+
+
+def check_no_code(files: Sequence[str | Path]) -> None:
+    """Refuse, before lm-eval reads them, task YAML files (and the files they ``include``)
+    that would run Python code: ``!function`` (which also makes ``class:`` tasks and
+    ``custom_dataset`` loaders) or any other non-data tag. Read without constructing, so
+    nothing is imported here."""
+    import yaml
+
+    todo = [Path(f).expanduser().resolve() for f in files]
+    seen: set[Path] = set()
+    while todo:
+        file = todo.pop()
+        if file in seen or not file.is_file():
+            continue
+        seen.add(file)
+        try:
+            node = yaml.compose(file.read_text("utf-8"), Loader=yaml.SafeLoader)
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            continue  # lm-eval reports what it cannot read; this only looks for code
+        tag = _code_tag(node) if node is not None else None
+        if tag:
+            raise KakugoError(f"{file}: runs Python code ({tag[:80]}); {TRUST_HINT}")
+        todo += [file.parent / inc for inc in _includes(node)]
+
+
+def task_files(folders: Sequence[str | Path]) -> list[Path]:
+    """The task YAML files lm-eval indexes in ``folders``."""
+    return sorted(f for folder in folders for pattern in ("*.yaml", "*.yml")
+                  for f in Path(folder).expanduser().rglob(pattern) if f.is_file())
+
+
+def task_manager(include_paths: Sequence[str | Path], defaults: bool = False,
+                 trust_code: bool = False) -> Any:
     """One lm-eval ``TaskManager`` per set of include paths (indexing is slow), without
-    lm-eval's own catalogue unless ``defaults``."""
+    lm-eval's own catalogue unless ``defaults``; unless ``trust_code``, include paths whose
+    YAML would run code are refused before lm-eval reads them."""
     key = (tuple(str(Path(p).expanduser().resolve()) for p in include_paths), defaults)
+    for path in key[0]:
+        if not Path(path).is_dir():
+            raise KakugoError(f"--include-path {path}: no such folder")
+    if not trust_code:
+        check_no_code(task_files(key[0]))
     if key not in _managers:
-        for path in key[0]:
-            if not Path(path).is_dir():
-                raise KakugoError(f"--include-path {path}: no such folder")
         _quiet()
         from lm_eval.tasks import TaskManager
 
@@ -72,14 +144,17 @@ def task_manager(include_paths: Sequence[str | Path], defaults: bool = False) ->
     return _managers[key]
 
 
-def knows(name: str, include_paths: Sequence[str | Path]) -> bool:
+def knows(name: str, include_paths: Sequence[str | Path], trust_code: bool = False) -> bool:
     """Whether ``name`` is a task (or group) in the include paths."""
-    return bool(include_paths) and name in task_manager(include_paths).all_tasks
+    return bool(include_paths) and name in task_manager(
+        include_paths, trust_code=trust_code).all_tasks
 
 
-def load_tasks(spec: str, include_paths: Sequence[str | Path] = ()) -> list[LMEvalTask]:
+def load_tasks(spec: str, include_paths: Sequence[str | Path] = (),
+               trust_code: bool = False) -> list[LMEvalTask]:
     """Benchmarks for a task name or group in ``include_paths``, an lm-eval YAML file, or
-    ``lm-eval:NAME`` (lm-eval's catalogue)."""
+    ``lm-eval:NAME`` (lm-eval's catalogue, installed code like any package's). Task files
+    that would run Python code are refused unless ``trust_code``."""
     defaults = spec.startswith(PREFIX)
     name = spec.removeprefix(PREFIX)
     paths, target = list(include_paths), name
@@ -89,7 +164,7 @@ def load_tasks(spec: str, include_paths: Sequence[str | Path] = ()) -> list[LMEv
             raise KakugoError(f"{name}: no such lm-eval task file")
         paths.append(file.parent)
         target = str(file)
-    manager = task_manager(paths, defaults)
+    manager = task_manager(paths, defaults, trust_code)
     try:
         loaded = manager.load([target])
     except KeyError:
@@ -127,9 +202,9 @@ class LMEvalTask(MultipleChoiceBenchmark):
     def __init__(self, task: Any, yaml_path: Path | None = None) -> None:
         config = task.config
         self.task = task
-        self.name = str(config.task)
+        where = str(yaml_path or config.task)
+        self.name = check_name(str(config.task), f"{where}: task")
         self.yaml_path = yaml_path
-        where = str(yaml_path or self.name)
         self.output_type = str(config.output_type)
         if self.output_type not in OUTPUT_TYPES:
             raise KakugoError(f"{where}: output_type: {self.output_type} is not supported "
@@ -277,4 +352,5 @@ class LMEvalTask(MultipleChoiceBenchmark):
         return sorted(scores, key=lambda s: s.metric != primary)
 
 
-__all__ = ["LMEvalTask", "PREFIX", "knows", "load_tasks", "task_manager"]
+__all__ = ["LMEvalTask", "PREFIX", "TRUST_HINT", "check_no_code", "knows", "load_tasks",
+           "task_files", "task_manager"]

@@ -77,6 +77,15 @@ KEYS: dict[str, tuple[tuple[type, ...], str]] = {
 }
 CARD_KEYS = ("task_type", "task_name", "dataset", "split")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def check_name(name: str, where: str) -> str:
+    """``name`` when it may name a benchmark from a task file (TOML ``name``, lm-eval
+    ``task``): results are stored under it and paths are built from it; else a one-line
+    error starting with ``where``."""
+    if not _NAME.fullmatch(name):
+        raise KakugoError(f"{where}: {name!r} must be letters, digits, '_', '.' or '-'")
+    return name
 _MUSTACHE = re.compile(r"\{\{\s*([^{}\s]+)\s*\}\}")
 
 
@@ -154,9 +163,7 @@ def load_spec(path: str | Path) -> TaskSpec:
     for key in ("name", "languages", "template", "gold"):
         if key not in data:
             raise bad(key, "missing (required keys: name, languages, template, gold)")
-    name = data["name"]
-    if not _NAME.fullmatch(name):
-        raise bad("name", f"{name!r} must be letters, digits, '_', '.' or '-'")
+    name = check_name(data["name"], f"{path}: name")
     kind = data.get("type", "multiple_choice")
     if kind not in TYPES:
         raise bad("type", f"{kind!r} is not one of {', '.join(TYPES)}")
