@@ -165,6 +165,10 @@ def load_tasks(spec: str, include_paths: Sequence[str | Path] = (),
         paths.append(file.parent)
         target = str(file)
     manager = task_manager(paths, defaults, trust_code)
+    from datasets.utils import logging as datasets_logging
+
+    bars = datasets_logging.is_progress_bar_enabled()
+    datasets_logging.disable_progress_bar()  # lm-eval loads the data: no bars on stderr
     try:
         loaded = manager.load([target])
     except KeyError:
@@ -174,6 +178,9 @@ def load_tasks(spec: str, include_paths: Sequence[str | Path] = (),
     except Exception as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise KakugoError(f"lm-eval cannot load task {name!r}: {first}") from None
+    finally:
+        if bars:
+            datasets_logging.enable_progress_bar()
     out = []
     for task_name, task in sorted(loaded["tasks"].items()):
         entry = manager.task_index.get(task_name)
