@@ -19,7 +19,8 @@ import hashlib
 import json
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +125,36 @@ def task_files(folders: Sequence[str | Path]) -> list[Path]:
                   for f in Path(folder).expanduser().rglob(pattern) if f.is_file())
 
 
+@contextmanager
+def templates(trust_code: bool, where: str) -> Iterator[None]:
+    """lm-eval's Jinja templates (``doc_to_text``, ...) rendered in Jinja's sandbox unless
+    ``trust_code``: lm-eval's own environment lets a template reach Python
+    (``{{ lipsum.__globals__ ... }}``)."""
+    from jinja2.sandbox import SandboxedEnvironment, SecurityError
+    from lm_eval import utils
+
+    before = utils.env
+    if not trust_code and not isinstance(before, SandboxedEnvironment):
+        sandbox = SandboxedEnvironment(loader=before.loader, undefined=before.undefined,
+                                       keep_trailing_newline=before.keep_trailing_newline)
+        sandbox.filters.update(before.filters)
+        utils.env = sandbox
+    try:
+        yield
+    except SecurityError as exc:
+        raise KakugoError(f"{where}: a template reaches into Python ({str(exc)[:120]}); "
+                          f"{TRUST_HINT}") from None
+    finally:
+        utils.env = before
+
+
+def _reraise_sandbox(exc: Exception) -> None:
+    from jinja2.sandbox import SecurityError
+
+    if isinstance(exc, SecurityError):
+        raise exc
+
+
 def task_manager(include_paths: Sequence[str | Path], defaults: bool = False,
                  trust_code: bool = False) -> Any:
     """One lm-eval ``TaskManager`` per set of include paths (indexing is slow), without
@@ -170,12 +201,16 @@ def load_tasks(spec: str, include_paths: Sequence[str | Path] = (),
     bars = datasets_logging.is_progress_bar_enabled()
     datasets_logging.disable_progress_bar()  # lm-eval loads the data: no bars on stderr
     try:
-        loaded = manager.load([target])
+        with templates(trust_code, name):
+            loaded = manager.load([target])
+    except KakugoError:
+        raise
     except KeyError:
         where = ", ".join(str(p) for p in paths) or "lm-eval's catalogue"
         raise KakugoError(f"unknown lm-eval task {name!r} (looked in {where}; "
                           "pass --include-path DIR)") from None
     except Exception as exc:
+        _reraise_sandbox(exc)
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise KakugoError(f"lm-eval cannot load task {name!r}: {first}") from None
     finally:
@@ -185,7 +220,7 @@ def load_tasks(spec: str, include_paths: Sequence[str | Path] = (),
     for task_name, task in sorted(loaded["tasks"].items()):
         entry = manager.task_index.get(task_name)
         yaml_path = getattr(entry, "yaml_path", None)
-        out.append(LMEvalTask(task, Path(yaml_path) if yaml_path else None))
+        out.append(LMEvalTask(task, Path(yaml_path) if yaml_path else None, trust_code))
     return out
 
 
@@ -206,8 +241,10 @@ def _languages(meta: Mapping[str, Any], where: str) -> list[str] | None:
 class LMEvalTask(MultipleChoiceBenchmark):
     """One lm-eval ``ConfigurableTask`` (``multiple_choice`` or ``loglikelihood``)."""
 
-    def __init__(self, task: Any, yaml_path: Path | None = None) -> None:
+    def __init__(self, task: Any, yaml_path: Path | None = None,
+                 trust_code: bool = False) -> None:
         config = task.config
+        self.trust_code = trust_code
         self.task = task
         where = str(yaml_path or config.task)
         self.name = check_name(str(config.task), f"{where}: task")
@@ -251,6 +288,10 @@ class LMEvalTask(MultipleChoiceBenchmark):
         return 0 if self.default_n_shot == 0 else n_shot
 
     def prepare(self, language: Language, options: Mapping[str, Any]) -> PreparedTask:
+        with templates(self.trust_code, str(self.yaml_path or self.name)):
+            return self._prepare(language, options)
+
+    def _prepare(self, language: Language, options: Mapping[str, Any]) -> PreparedTask:
         self.code_for(language)
         n_shot, limit, _data_dir, chat = common_options(options)
         n_shot = self._shots(n_shot)
@@ -261,6 +302,7 @@ class LMEvalTask(MultipleChoiceBenchmark):
         try:  # every document, then Kakugo's seeded sample: --limit means one thing everywhere
             task.build_all_requests(limit=None, rank=0, world_size=1)
         except Exception as exc:
+            _reraise_sandbox(exc)
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
             raise KakugoError(f"lm-eval task {self.name}: cannot build requests: {first}"
                               ) from None
@@ -296,6 +338,12 @@ class LMEvalTask(MultipleChoiceBenchmark):
         return int(gold) if isinstance(gold, int) and 0 <= gold < len(choices) else -1
 
     def evaluate(
+        self, backend: Backend, language: Language, options: Mapping[str, Any]
+    ) -> BenchmarkResult:
+        with templates(self.trust_code, str(self.yaml_path or self.name)):
+            return self._evaluate(backend, language, options)
+
+    def _evaluate(
         self, backend: Backend, language: Language, options: Mapping[str, Any]
     ) -> BenchmarkResult:
         task = self.prepare(language, options)

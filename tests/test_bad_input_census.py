@@ -489,6 +489,10 @@ CASES: list[Case] = [
     Case("task-name-escape", [*BENCH_ANY, "-b", "tasks/escape.yaml", "--predictions-dir", "p"],
          "task: '../../../LMESC'",
          setup=write("tasks/escape.yaml", task_yaml("../../../LMESC"))),
+    Case("task-template-python", ["bench", "-b", "tasks/jinja.yaml", "-l", "jav_Latn",
+                                  "--export-lm-eval", "out"], "reaches into Python",
+         setup=write("tasks/jinja.yaml", task_yaml("jinja_task").replace(
+             '"{{text}}"', "\"{{ lipsum.__globals__['os'].getcwd() }}{{text}}\""))),
 ]
 
 

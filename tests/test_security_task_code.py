@@ -116,6 +116,31 @@ def test_the_configuration_key_opts_in_too(evil, tmp_path, capfd):
     assert (tmp_path / "marker").is_file() and list(out.glob("*.yaml"))
 
 
+@pytest.mark.parametrize("trust", [False, True])
+def test_a_template_reaches_python_only_with_the_opt_in(tmp_path, capfd, trust):
+    """lm-eval renders ``doc_to_text`` with an unsandboxed Jinja environment, where a template
+    reaches ``os``; without the opt-in Kakugo renders it in Jinja's sandbox."""
+    ran = tmp_path / "jinja-ran"
+    (tmp_path / "tasks").mkdir()
+    yaml = _yaml("jinja_task", FIXTURE).replace(
+        'doc_to_text: "Text: {{text}}\\nTopic:"',
+        f"doc_to_text: \"{{{{ lipsum.__globals__['os'].makedirs('{ran}', exist_ok=True) }}}}"
+        '{{text}}"')
+    assert "lipsum" in yaml
+    (tmp_path / "tasks" / "jinja_task.yaml").write_text(yaml, "utf-8")
+    argv = ["bench", "--include-path", str(tmp_path / "tasks"), "-b", "jinja_task", "-l",
+            "jav_Latn", "--export-lm-eval", str(tmp_path / "out"),
+            *(["--trust-task-code"] if trust else [])]
+    if trust:
+        assert run_cli(*argv) == 0, capfd.readouterr()
+        assert ran.is_dir()
+        return
+    assert run_cli(*argv) != 0
+    line = _one_line(capfd)
+    assert "a template reaches into Python" in line and "--trust-task-code" in line, line
+    assert not ran.exists() and not (tmp_path / "out").exists()
+
+
 def test_workers_apply_the_plans_rule(evil, tmp_path):
     """A plan sent to Ray/Slurm workers carries the opt-in; a worker loads the task files again
     under the same rule."""
