@@ -109,10 +109,11 @@ def check_no_code(files: Sequence[str | Path]) -> None:
         if file in seen or not file.is_file():
             continue
         seen.add(file)
-        try:
-            node = yaml.compose(file.read_text("utf-8"), Loader=yaml.SafeLoader)
-        except (OSError, UnicodeDecodeError, yaml.YAMLError):
-            continue  # lm-eval reports what it cannot read; this only looks for code
+        try:  # the bytes and parser lm-eval reads them with (any encoding YAML allows)
+            node = yaml.compose(file.read_bytes(), Loader=getattr(yaml, "CSafeLoader",
+                                                                  yaml.SafeLoader))
+        except (OSError, yaml.YAMLError):
+            continue  # lm-eval cannot read it either; this only looks for code
         tag = _code_tag(node) if node is not None else None
         if tag:
             raise KakugoError(f"{file}: runs Python code ({tag[:80]}); {TRUST_HINT}")

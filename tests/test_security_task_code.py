@@ -67,13 +67,17 @@ def _one_line(capfd: pytest.CaptureFixture[str]) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize("mode", ["score", "export", "yaml-file", "config-false"])
+@pytest.mark.parametrize("mode", ["score", "export", "yaml-file", "config-false", "utf-16"])
 def test_task_code_is_refused_without_the_opt_in(evil, tmp_path, tiny_model, capfd, mode):
+    if mode == "utf-16":  # YAML may be UTF-16 (with a BOM): lm-eval reads it so, and so must we
+        file = evil / "evil_task.yaml"
+        file.write_bytes(file.read_text("utf-8").encode("utf-16"))
     argv = {
         "score": _bench(evil, "-m", str(tiny_model), "--db", str(tmp_path / "r.sqlite")),
         "export": _bench(evil, "--export-lm-eval", str(tmp_path / "out")),
         "yaml-file": ["bench", "-b", str(evil / "evil_task.yaml"), "-l", "jav_Latn",
                       "--export-lm-eval", str(tmp_path / "out")],
+        "utf-16": _bench(evil, "--export-lm-eval", str(tmp_path / "out")),
         "config-false": _bench(evil, "--export-lm-eval", str(tmp_path / "out"), "--set",
                                "bench.trust_task_code=false"),
     }[mode]
