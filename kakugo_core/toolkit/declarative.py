@@ -77,6 +77,7 @@ KEYS: dict[str, tuple[tuple[type, ...], str]] = {
 }
 CARD_KEYS = ("task_type", "task_name", "dataset", "split")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_MUSTACHE = re.compile(r"\{\{\s*([^{}\s]+)\s*\}\}")
 
 
 def check_name(name: str, where: str) -> str:
@@ -86,7 +87,6 @@ def check_name(name: str, where: str) -> str:
     if not _NAME.fullmatch(name):
         raise KakugoError(f"{where}: {name!r} must be letters, digits, '_', '.' or '-'")
     return name
-_MUSTACHE = re.compile(r"\{\{\s*([^{}\s]+)\s*\}\}")
 
 
 @dataclass(frozen=True)
