@@ -95,6 +95,37 @@ def _includes(node: Any) -> list[str]:
     return []
 
 
+def _evaluate_metrics(node: Any) -> list[str]:
+    """Metrics of every ``metric_list`` in a YAML node tree that lm-eval would hand to Hugging
+    Face ``evaluate.load`` (which runs a metric script): ``hf_evaluate: true``, or a name not
+    in lm-eval's own registry."""
+    import yaml
+
+    found: list[tuple[str, bool]] = []
+    stack, seen = [node], set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen or isinstance(node, yaml.ScalarNode):
+            continue
+        seen.add(id(node))
+        pairs = node.value if isinstance(node, yaml.MappingNode) else []
+        stack += [n for pair in pairs for n in pair] if pairs else node.value
+        for key, value in pairs:
+            if key.value == "metric_list" and isinstance(value, yaml.SequenceNode):
+                for entry in value.value:
+                    keys = {k.value: v.value for k, v in getattr(entry, "value", [])
+                            if isinstance(k, yaml.ScalarNode) and isinstance(v, yaml.ScalarNode)}
+                    if "metric" in keys:
+                        found.append((str(keys["metric"]),
+                                      str(keys.get("hf_evaluate", "")).lower() == "true"))
+    if not found:
+        return []
+    import lm_eval.api.metrics  # noqa: F401  (fills the registry)
+    from lm_eval.api.registry import metric_registry
+
+    return [m for m, hf in found if hf or m not in metric_registry]
+
+
 def check_no_code(files: Sequence[str | Path]) -> None:
     """Refuse, before lm-eval reads them, task YAML files (and the files they ``include``)
     that would run Python code: ``!function`` (which also makes ``class:`` tasks and
@@ -117,6 +148,10 @@ def check_no_code(files: Sequence[str | Path]) -> None:
         tag = _code_tag(node) if node is not None else None
         if tag:
             raise KakugoError(f"{file}: runs Python code ({tag[:80]}); {TRUST_HINT}")
+        loaded = _evaluate_metrics(node) if node is not None else []
+        if loaded:
+            raise KakugoError(f"{file}: metric_list: {loaded[0][:80]!r} would be loaded as code "
+                              f"by Hugging Face evaluate (not an lm-eval metric); {TRUST_HINT}")
         todo += [file.parent / inc for inc in _includes(node)]
 
 

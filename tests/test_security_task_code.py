@@ -99,6 +99,29 @@ def test_code_in_an_included_file_is_refused(evil, tmp_path, capfd):
     assert not (tmp_path / "marker").exists()
 
 
+@pytest.mark.parametrize("trust", [False, True])
+def test_a_metric_script_runs_only_with_the_opt_in(tmp_path, capfd, trust):
+    """A metric lm-eval does not know is handed to Hugging Face ``evaluate.load``, which runs
+    a metric script (a local file here, or one from the Hub)."""
+    script = tmp_path / "tasks" / "evil_metric.py"
+    script.parent.mkdir()
+    script.write_text(f"open({str(tmp_path / 'marker')!r}, 'w').write('ran')\n", "utf-8")
+    yaml = _yaml("metric_task", FIXTURE).replace("  - metric: acc\n",
+                                                 f"  - metric: {json.dumps(str(script))}\n")
+    (script.parent / "metric_task.yaml").write_text(yaml, "utf-8")
+    argv = ["bench", "--include-path", str(script.parent), "-b", "metric_task", "-l",
+            "jav_Latn", "--export-lm-eval", str(tmp_path / "out"),
+            *(["--trust-task-code"] if trust else [])]
+    code = run_cli(*argv)
+    if trust:  # the route is real: lm-eval runs the script (then finds no metric in it)
+        assert (tmp_path / "marker").is_file(), capfd.readouterr()
+        return
+    assert code != 0
+    line = _one_line(capfd)
+    assert "metric_list" in line and "--trust-task-code" in line, line
+    assert not (tmp_path / "marker").exists()
+
+
 def test_task_code_runs_with_the_opt_in(evil, tmp_path, tiny_model, capfd):
     from kakugo_core.store import ResultsStore
 
