@@ -26,7 +26,7 @@ from kakugo_core.errors import KakugoError
 from kakugo_core.interfaces import Benchmark
 
 #: the layout of a serialized plan; a worker refuses a plan of another version
-PLAN_VERSION = 1
+PLAN_VERSION = 2
 
 #: backend names that take the transformers backend's device and dtype options
 TRANSFORMERS_BACKENDS = ("transformers", "hf", "huggingface")
@@ -85,7 +85,7 @@ def reference(benchmark: str | Benchmark, include_paths: Sequence[str] = ()) -> 
     return BenchmarkRef(benchmark.name, "object")  # local only: to_json refuses it
 
 
-def _load(ref: BenchmarkRef) -> Benchmark:
+def _load(ref: BenchmarkRef, trust_code: bool = False) -> Benchmark:
     """The benchmark object of a file reference, refusing a file changed since planning."""
     if ref.file and ref.digest and Path(ref.file).is_file() and file_digest(ref.file) != ref.digest:
         raise KakugoError(f"{ref.file}: the task file changed since the evaluation was planned "
@@ -103,7 +103,7 @@ def _load(ref: BenchmarkRef) -> Benchmark:
         if ref.file:
             paths.append(str(Path(ref.file).parent))
         target = ref.name if (ref.file or ref.include_paths) else f"lm-eval:{ref.name}"
-        found = [t for t in load_tasks(target, paths) if t.name == ref.name]
+        found = [t for t in load_tasks(target, paths, trust_code) if t.name == ref.name]
         if not found:
             raise KakugoError(f"lm-eval task {ref.name!r} not found in {', '.join(paths)}")
         return found[0]
@@ -131,6 +131,8 @@ class EvaluationPlan:
     max_new_tokens: int | None = None
     plugin_settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     force: bool = False
+    #: run Python code that task files ask for (lm-eval ``!function``): --trust-task-code
+    trust_task_code: bool = False
     #: options passed to every cell beyond the plan's own (the judge's opponent, ...)
     extra_options: Mapping[str, Any] = field(default_factory=dict)
 
@@ -151,8 +153,8 @@ class EvaluationPlan:
         checked); objects the plan was built with are reused in this process."""
         loaded: list[str | Benchmark] | None = getattr(self, "_loaded", None)
         if loaded is None:
-            loaded = [ref.name if ref.kind == "registered" else _load(ref)
-                      for ref in self.benchmarks]
+            loaded = [ref.name if ref.kind == "registered" else
+                      _load(ref, self.trust_task_code) for ref in self.benchmarks]
             object.__setattr__(self, "_loaded", loaded)
         return loaded
 
@@ -271,6 +273,7 @@ def build_plan(
     predictions_dir: str | Path | None = None,
     force: bool = False,
     base: Path | None = None,
+    trust_task_code: bool | None = None,
 ) -> EvaluationPlan:
     """The plan from a merged configuration and the command line's flags (a flag given wins
     over its ``[bench]`` key). Benchmark names and task files are resolved and languages
@@ -286,7 +289,9 @@ def build_plan(
     dirs = [str(_absolute(d, base)) for d in (tasks_dirs or cfg["tasks_dirs"])]
     paths = [str(_absolute(p, base)) for p in (include_paths or cfg["include_paths"])]
     entries = [str(b) for b in (benchmarks or cfg["benchmarks"])]
-    resolved = resolve_benchmarks(entries, tasks_dirs=dirs, include_paths=paths)
+    trust = bool(cfg["trust_task_code"] if trust_task_code is None else trust_task_code)
+    resolved = resolve_benchmarks(entries, tasks_dirs=dirs, include_paths=paths,
+                                  trust_code=trust)
     backend_name = backend or str(cfg["backend"])
     plan = EvaluationPlan(
         models=tuple(ModelRef.of(m, base) for m in models),
@@ -306,6 +311,7 @@ def build_plan(
         max_new_tokens=int(cfg["max_new_tokens"]),
         plugin_settings=tables(config, "benchmarks"),
         force=force,
+        trust_task_code=trust,
     )
     return plan.with_objects(resolved)
 

@@ -87,6 +87,17 @@ def _is_within(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
+def inside(folder: str | Path, *parts: str) -> Path:
+    """``folder`` joined with ``parts`` (names from task files, model ids, ...), refusing in one
+    line a path that would leave ``folder`` (``..``, an absolute part, a link pointing out)."""
+    root = Path(folder).expanduser().resolve()
+    path = root.joinpath(*parts).resolve()
+    if not _is_within(path, root) or path == root:
+        raise KakugoError(f"{'/'.join(parts)!r} would be written outside {folder}: "
+                          "names used in paths must stay inside their folder")
+    return path
+
+
 def made_by_kakugo(folder: Path, marker: str | Callable[[Path], bool] = OUTPUT_MARKER) -> bool:
     """Whether ``folder`` is absent, empty, or holds Kakugo's marker (or passes ``marker``)."""
     if not folder.is_dir() or not any(folder.iterdir()):

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from kakugo_core.files import inside
 from kakugo_core.languages import Language
 
 
@@ -29,7 +30,7 @@ def export_task(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     name = f"kakugo_{task.benchmark}_{task.language}_{task.n_shot}shot"
-    docs = out / f"{name}.jsonl"
+    docs = inside(out, f"{name}.jsonl")
     if task.items and isinstance(task.items[0], dict):  # generation (flores, declarative)
         rows = [{"id": it["id"], "direction": it.get("direction", ""), "query": it["prompt"],
                  "reference": it["reference"]} for it in task.items]
@@ -67,7 +68,7 @@ def export_task(
         + body
         + "metadata:\n  version: 1.0\n"
     )
-    path = out / f"{name}.yaml"
+    path = inside(out, f"{name}.yaml")
     path.with_suffix(".yaml.tmp").write_text(yaml, "utf-8")
     path.with_suffix(".yaml.tmp").replace(path)
     return path

@@ -19,7 +19,8 @@ import hashlib
 import json
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ from kakugo_core.toolkit.benchmarks import (
     limit_seed,
     prompt_hash,
 )
+from kakugo_core.toolkit.declarative import check_name
 from kakugo_core.toolkit.metrics import bootstrap_stderr, mean_stderr
 from kakugo_core.toolkit.sampling import sample_items, sample_key
 
@@ -56,14 +58,151 @@ def _quiet() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
-def task_manager(include_paths: Sequence[str | Path], defaults: bool = False) -> Any:
+#: the YAML tags a task file may use without running code (anything else, lm-eval's
+#: ``!function`` above all, imports or calls Python)
+_DATA_TAGS = {f"tag:yaml.org,2002:{t}" for t in (
+    "str", "int", "float", "bool", "null", "map", "seq", "timestamp", "binary", "merge",
+    "set", "omap", "pairs", "value")}
+TRUST_HINT = "pass --trust-task-code (or set bench.trust_task_code = true) to run it"
+
+
+def _code_tag(node: Any) -> str | None:
+    """The first tag in a YAML node tree that is not plain data."""
+    import yaml
+
+    stack, seen = [node], set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:  # an alias: its node is checked once
+            continue
+        seen.add(id(node))
+        if node.tag not in _DATA_TAGS:
+            return f"{node.tag} {node.value}" if isinstance(node, yaml.ScalarNode) else node.tag
+        if isinstance(node, yaml.MappingNode):
+            stack += [n for pair in node.value for n in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            stack += node.value
+    return None
+
+
+def _includes(node: Any) -> list[str]:
+    import yaml
+
+    for key, value in node.value if isinstance(node, yaml.MappingNode) else ():
+        if key.value == "include":
+            values = value.value if isinstance(value, yaml.SequenceNode) else [value]
+            return [str(v.value) for v in values if isinstance(v, yaml.ScalarNode)]
+    return []
+
+
+def _evaluate_metrics(node: Any) -> list[str]:
+    """Metrics of every ``metric_list`` in a YAML node tree that lm-eval would hand to Hugging
+    Face ``evaluate.load`` (which runs a metric script): ``hf_evaluate: true``, or a name not
+    in lm-eval's own registry."""
+    import yaml
+
+    found: list[tuple[str, bool]] = []
+    stack, seen = [node], set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen or isinstance(node, yaml.ScalarNode):
+            continue
+        seen.add(id(node))
+        pairs = node.value if isinstance(node, yaml.MappingNode) else []
+        stack += [n for pair in pairs for n in pair] if pairs else node.value
+        for key, value in pairs:
+            if key.value == "metric_list" and isinstance(value, yaml.SequenceNode):
+                for entry in value.value:
+                    keys = {k.value: v.value for k, v in getattr(entry, "value", [])
+                            if isinstance(k, yaml.ScalarNode) and isinstance(v, yaml.ScalarNode)}
+                    if "metric" in keys:
+                        found.append((str(keys["metric"]),
+                                      str(keys.get("hf_evaluate", "")).lower() == "true"))
+    if not found:
+        return []
+    import lm_eval.api.metrics  # noqa: F401  (fills the registry)
+    from lm_eval.api.registry import metric_registry
+
+    return [m for m, hf in found if hf or m not in metric_registry]
+
+
+def check_no_code(files: Sequence[str | Path]) -> None:
+    """Refuse, before lm-eval reads them, task YAML files (and the files they ``include``)
+    that would run Python code: ``!function`` (which also makes ``class:`` tasks and
+    ``custom_dataset`` loaders) or any other non-data tag. Read without constructing, so
+    nothing is imported here."""
+    import yaml
+
+    todo = [Path(f).expanduser().resolve() for f in files]
+    seen: set[Path] = set()
+    while todo:
+        file = todo.pop()
+        if file in seen or not file.is_file():
+            continue
+        seen.add(file)
+        try:  # the bytes and parser lm-eval reads them with (any encoding YAML allows)
+            node = yaml.compose(file.read_bytes(), Loader=getattr(yaml, "CSafeLoader",
+                                                                  yaml.SafeLoader))
+        except (OSError, yaml.YAMLError):
+            continue  # lm-eval cannot read it either; this only looks for code
+        tag = _code_tag(node) if node is not None else None
+        if tag:
+            raise KakugoError(f"{file}: runs Python code ({tag[:80]}); {TRUST_HINT}")
+        loaded = _evaluate_metrics(node) if node is not None else []
+        if loaded:
+            raise KakugoError(f"{file}: metric_list: {loaded[0][:80]!r} would be loaded as code "
+                              f"by Hugging Face evaluate (not an lm-eval metric); {TRUST_HINT}")
+        todo += [file.parent / inc for inc in _includes(node)]
+
+
+def task_files(folders: Sequence[str | Path]) -> list[Path]:
+    """The task YAML files lm-eval indexes in ``folders``."""
+    return sorted(f for folder in folders for pattern in ("*.yaml", "*.yml")
+                  for f in Path(folder).expanduser().rglob(pattern) if f.is_file())
+
+
+@contextmanager
+def templates(trust_code: bool, where: str) -> Iterator[None]:
+    """lm-eval's Jinja templates (``doc_to_text``, ...) rendered in Jinja's sandbox unless
+    ``trust_code``: lm-eval's own environment lets a template reach Python
+    (``{{ lipsum.__globals__ ... }}``)."""
+    from jinja2.sandbox import SandboxedEnvironment, SecurityError
+    from lm_eval import utils
+
+    before = utils.env
+    if not trust_code and not isinstance(before, SandboxedEnvironment):
+        sandbox = SandboxedEnvironment(loader=before.loader, undefined=before.undefined,
+                                       keep_trailing_newline=before.keep_trailing_newline)
+        sandbox.filters.update(before.filters)
+        utils.env = sandbox
+    try:
+        yield
+    except SecurityError as exc:
+        raise KakugoError(f"{where}: a template reaches into Python ({str(exc)[:120]}); "
+                          f"{TRUST_HINT}") from None
+    finally:
+        utils.env = before
+
+
+def _reraise_sandbox(exc: Exception) -> None:
+    from jinja2.sandbox import SecurityError
+
+    if isinstance(exc, SecurityError):
+        raise exc
+
+
+def task_manager(include_paths: Sequence[str | Path], defaults: bool = False,
+                 trust_code: bool = False) -> Any:
     """One lm-eval ``TaskManager`` per set of include paths (indexing is slow), without
-    lm-eval's own catalogue unless ``defaults``."""
+    lm-eval's own catalogue unless ``defaults``; unless ``trust_code``, include paths whose
+    YAML would run code are refused before lm-eval reads them."""
     key = (tuple(str(Path(p).expanduser().resolve()) for p in include_paths), defaults)
+    for path in key[0]:
+        if not Path(path).is_dir():
+            raise KakugoError(f"--include-path {path}: no such folder")
+    if not trust_code:
+        check_no_code(task_files(key[0]))
     if key not in _managers:
-        for path in key[0]:
-            if not Path(path).is_dir():
-                raise KakugoError(f"--include-path {path}: no such folder")
         _quiet()
         from lm_eval.tasks import TaskManager
 
@@ -72,14 +211,17 @@ def task_manager(include_paths: Sequence[str | Path], defaults: bool = False) ->
     return _managers[key]
 
 
-def knows(name: str, include_paths: Sequence[str | Path]) -> bool:
+def knows(name: str, include_paths: Sequence[str | Path], trust_code: bool = False) -> bool:
     """Whether ``name`` is a task (or group) in the include paths."""
-    return bool(include_paths) and name in task_manager(include_paths).all_tasks
+    return bool(include_paths) and name in task_manager(
+        include_paths, trust_code=trust_code).all_tasks
 
 
-def load_tasks(spec: str, include_paths: Sequence[str | Path] = ()) -> list[LMEvalTask]:
+def load_tasks(spec: str, include_paths: Sequence[str | Path] = (),
+               trust_code: bool = False) -> list[LMEvalTask]:
     """Benchmarks for a task name or group in ``include_paths``, an lm-eval YAML file, or
-    ``lm-eval:NAME`` (lm-eval's catalogue)."""
+    ``lm-eval:NAME`` (lm-eval's catalogue, installed code like any package's). Task files
+    that would run Python code are refused unless ``trust_code``."""
     defaults = spec.startswith(PREFIX)
     name = spec.removeprefix(PREFIX)
     paths, target = list(include_paths), name
@@ -89,21 +231,32 @@ def load_tasks(spec: str, include_paths: Sequence[str | Path] = ()) -> list[LMEv
             raise KakugoError(f"{name}: no such lm-eval task file")
         paths.append(file.parent)
         target = str(file)
-    manager = task_manager(paths, defaults)
+    manager = task_manager(paths, defaults, trust_code)
+    from datasets.utils import logging as datasets_logging
+
+    bars = datasets_logging.is_progress_bar_enabled()
+    datasets_logging.disable_progress_bar()  # lm-eval loads the data: no bars on stderr
     try:
-        loaded = manager.load([target])
+        with templates(trust_code, name):
+            loaded = manager.load([target])
+    except KakugoError:
+        raise
     except KeyError:
         where = ", ".join(str(p) for p in paths) or "lm-eval's catalogue"
         raise KakugoError(f"unknown lm-eval task {name!r} (looked in {where}; "
                           "pass --include-path DIR)") from None
     except Exception as exc:
+        _reraise_sandbox(exc)
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise KakugoError(f"lm-eval cannot load task {name!r}: {first}") from None
+    finally:
+        if bars:
+            datasets_logging.enable_progress_bar()
     out = []
     for task_name, task in sorted(loaded["tasks"].items()):
         entry = manager.task_index.get(task_name)
         yaml_path = getattr(entry, "yaml_path", None)
-        out.append(LMEvalTask(task, Path(yaml_path) if yaml_path else None))
+        out.append(LMEvalTask(task, Path(yaml_path) if yaml_path else None, trust_code))
     return out
 
 
@@ -124,12 +277,14 @@ def _languages(meta: Mapping[str, Any], where: str) -> list[str] | None:
 class LMEvalTask(MultipleChoiceBenchmark):
     """One lm-eval ``ConfigurableTask`` (``multiple_choice`` or ``loglikelihood``)."""
 
-    def __init__(self, task: Any, yaml_path: Path | None = None) -> None:
+    def __init__(self, task: Any, yaml_path: Path | None = None,
+                 trust_code: bool = False) -> None:
         config = task.config
+        self.trust_code = trust_code
         self.task = task
-        self.name = str(config.task)
+        where = str(yaml_path or config.task)
+        self.name = check_name(str(config.task), f"{where}: task")
         self.yaml_path = yaml_path
-        where = str(yaml_path or self.name)
         self.output_type = str(config.output_type)
         if self.output_type not in OUTPUT_TYPES:
             raise KakugoError(f"{where}: output_type: {self.output_type} is not supported "
@@ -169,6 +324,10 @@ class LMEvalTask(MultipleChoiceBenchmark):
         return 0 if self.default_n_shot == 0 else n_shot
 
     def prepare(self, language: Language, options: Mapping[str, Any]) -> PreparedTask:
+        with templates(self.trust_code, str(self.yaml_path or self.name)):
+            return self._prepare(language, options)
+
+    def _prepare(self, language: Language, options: Mapping[str, Any]) -> PreparedTask:
         self.code_for(language)
         n_shot, limit, _data_dir, chat = common_options(options)
         n_shot = self._shots(n_shot)
@@ -179,6 +338,7 @@ class LMEvalTask(MultipleChoiceBenchmark):
         try:  # every document, then Kakugo's seeded sample: --limit means one thing everywhere
             task.build_all_requests(limit=None, rank=0, world_size=1)
         except Exception as exc:
+            _reraise_sandbox(exc)
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
             raise KakugoError(f"lm-eval task {self.name}: cannot build requests: {first}"
                               ) from None
@@ -214,6 +374,12 @@ class LMEvalTask(MultipleChoiceBenchmark):
         return int(gold) if isinstance(gold, int) and 0 <= gold < len(choices) else -1
 
     def evaluate(
+        self, backend: Backend, language: Language, options: Mapping[str, Any]
+    ) -> BenchmarkResult:
+        with templates(self.trust_code, str(self.yaml_path or self.name)):
+            return self._evaluate(backend, language, options)
+
+    def _evaluate(
         self, backend: Backend, language: Language, options: Mapping[str, Any]
     ) -> BenchmarkResult:
         task = self.prepare(language, options)
@@ -277,4 +443,5 @@ class LMEvalTask(MultipleChoiceBenchmark):
         return sorted(scores, key=lambda s: s.metric != primary)
 
 
-__all__ = ["LMEvalTask", "PREFIX", "knows", "load_tasks", "task_manager"]
+__all__ = ["LMEvalTask", "PREFIX", "TRUST_HINT", "check_no_code", "knows", "load_tasks",
+           "task_files", "task_manager"]

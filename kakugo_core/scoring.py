@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from kakugo_core import __version__
 from kakugo_core.errors import KakugoError
+from kakugo_core.files import inside
 from kakugo_core.interfaces import Backend, Benchmark, BenchmarkResult, Score
 from kakugo_core.languages import Language, resolve
 from kakugo_core.plugin_settings import values
@@ -315,9 +316,9 @@ def score_plan(
                     result.benchmark = cell.benchmark.name  # the name it was planned under
                     result.model, result.model_revision = model, revision
                     if predictions_dir:
-                        write_predictions(
-                            predictions_dir / model_slug(model) / result.benchmark
-                            / f"{result.language}.jsonl", result.predictions)
+                        write_predictions(inside(
+                            predictions_dir, model_slug(model), result.benchmark,
+                            f"{result.language}.jsonl"), result.predictions)
                     versions = _versions(scorer, plan.backend)
                     if result.data_source:
                         versions["data_source"] = result.data_source

@@ -41,9 +41,10 @@ def _tasks_dir_index(tasks_dirs: Sequence[str | Path]) -> dict[str, Path]:
 
 def resolve_benchmarks(
     entries: Sequence[str], *, tasks_dirs: Sequence[str | Path] = (),
-    include_paths: Sequence[str | Path] = (),
+    include_paths: Sequence[str | Path] = (), trust_code: bool = False,
 ) -> list[str | Benchmark]:
-    """Each ``-b`` entry as a registered name (kept as a string) or benchmark objects."""
+    """Each ``-b`` entry as a registered name (kept as a string) or benchmark objects; lm-eval
+    task files that would run Python code are refused unless ``trust_code``."""
     from kakugo_core.plugins import registry
 
     registered = registry("benchmarks")
@@ -58,7 +59,7 @@ def resolve_benchmarks(
         elif entry.endswith((".yaml", ".yml")) or entry.startswith("lm-eval:"):
             from kakugo_core.lm_eval_yaml import load_tasks
 
-            found = list(load_tasks(entry, include_paths))
+            found = list(load_tasks(entry, include_paths, trust_code))
         elif entry in registered:
             out.append(entry)
             continue
@@ -71,10 +72,10 @@ def resolve_benchmarks(
             else:
                 from kakugo_core.lm_eval_yaml import knows, load_tasks
 
-                if not knows(entry, include_paths):
+                if not knows(entry, include_paths, trust_code):
                     out.append(entry)  # the registry's error names the close matches
                     continue
-                found = list(load_tasks(entry, include_paths))
+                found = list(load_tasks(entry, include_paths, trust_code))
         for bench in found:
             if bench.name in registered:
                 owner = registered.get(bench.name)

@@ -157,6 +157,21 @@ NO_TEACHER = ["--set", "teacher.base_url=http://127.0.0.1:9/v1", "--set",
               "teacher.max_retries=0", "--set", "teacher.timeout_s=2"]
 GEN = ["generate", "jav_Latn", "--work-dir", "gen", "--no-progress", "--generators", "topic"]
 
+def task_yaml(task: str, extra: str = "") -> str:
+    """An lm-eval multiple-choice task over the real SIB-200 Javanese fixture rows."""
+    data = FIXTURES / "lm_eval_sib200" / "sib200_jav"
+    return (f"task: {json.dumps(task)}\ndataset_path: json\ndataset_kwargs:\n  data_files:\n"
+            f"    test: {json.dumps(str(data / 'test.jsonl'))}\ntest_split: test\n"
+            "output_type: multiple_choice\ndoc_to_text: \"{{text}}\"\n"
+            "doc_to_choice: [\"travel\", \"health\"]\ndoc_to_target: 0\n" + extra)
+
+
+#: a task file whose !function imports tasks/utils.py, which would write ``ran``
+EVIL_TASK = chain(
+    write("tasks/utils.py", "open('ran', 'w').write('x')\ndef docs(d):\n    return d\n"),
+    write("tasks/evil_task.yaml", task_yaml("evil_task", "process_docs: !function utils.docs\n")))
+
+
 CASES: list[Case] = [
     # -- languages ----------------------------------------------------------------------------
     Case("lang-unknown-name", ["languages", "Klingon"], "unknown language 'Klingon'"),
@@ -466,6 +481,22 @@ CASES: list[Case] = [
     Case("run-folder-in-use", ["run", "jav", "--stages", "bench", "--run-dir", "runs/r",
                                "--no-progress"], "in use by another `kakugo run` (pid 4242 on ",
          setup=lambda ws: _hold_run_lock(ws / "runs" / "r", 4242)),
+    # issue 25: task files
+    Case("task-code-bench", [*BENCH_ANY, "--include-path", "tasks", "-b", "evil_task"],
+         "--trust-task-code", setup=EVIL_TASK),
+    Case("task-code-export", ["bench", "--include-path", "tasks", "-b", "evil_task", "-l",
+                              "jav_Latn", "--export-lm-eval", "out"], "--trust-task-code",
+         setup=EVIL_TASK),
+    Case("task-code-yaml-file", ["bench", "-b", "tasks/evil_task.yaml", "-l", "jav_Latn",
+                                 "--export-lm-eval", "out"], "evil_task.yaml",
+         setup=EVIL_TASK),
+    Case("task-name-escape", [*BENCH_ANY, "-b", "tasks/escape.yaml", "--predictions-dir", "p"],
+         "task: '../../../LMESC'",
+         setup=write("tasks/escape.yaml", task_yaml("../../../LMESC"))),
+    Case("task-template-python", ["bench", "-b", "tasks/jinja.yaml", "-l", "jav_Latn",
+                                  "--export-lm-eval", "out"], "reaches into Python",
+         setup=write("tasks/jinja.yaml", task_yaml("jinja_task").replace(
+             '"{{text}}"', "\"{{ lipsum.__globals__['os'].getcwd() }}{{text}}\""))),
 ]
 
 #: lock files the census holds open (as another run would) for the rest of the session

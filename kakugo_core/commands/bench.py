@@ -28,6 +28,11 @@ def _split(values: tuple[str, ...]) -> list[str]:
               help="A folder of lm-evaluation-harness task YAML whose tasks -b may name "
                    "(multiple_choice and loglikelihood, scored by Kakugo); repeatable "
                    "(default: bench.include_paths).")
+@click.option("--trust-task-code/--no-trust-task-code", default=None,
+              help="Let task files run the Python code they name (lm-eval YAML `!function`: "
+                   "process_docs, class: tasks, custom_dataset), as lm_eval does; without it "
+                   "such a file is refused before any of its code runs (default: "
+                   "bench.trust_task_code, false). Only for task files you trust.")
 @click.option("-l", "--languages", "language_names", multiple=True,
               metavar="A,B", help="Comma-separated languages: names, ISO codes or FLORES ids.")
 @click.option("--n-shot", type=click.IntRange(min=0), default=None,
@@ -84,7 +89,8 @@ def _split(values: tuple[str, ...]) -> list[str]:
                    "Slurm array task runs).")
 def bench(
     models: tuple[str, ...], benchmark_names: tuple[str, ...], tasks_dirs: tuple[str, ...],
-    include_paths: tuple[str, ...], language_names: tuple[str, ...], n_shot: int | None,
+    include_paths: tuple[str, ...], trust_task_code: bool | None,
+    language_names: tuple[str, ...], n_shot: int | None,
     limit: int | None, limit_seed: int | None, data_dir: str | None, db: str | None,
     backend: str | None, batch_size: int | None, device: str | None, force: bool,
     chat_template: bool | None, predictions_dir: str | None, config_file: str | None,
@@ -125,7 +131,8 @@ def bench(
         benchmarks=_split(benchmark_names) or None, tasks_dirs=tasks_dirs,
         include_paths=include_paths, n_shot=n_shot, limit=limit, limit_seed=limit_seed,
         backend=backend, batch_size=batch_size, device=device, chat_template=chat_template,
-        data_dir=data_dir, predictions_dir=predictions_dir, force=force)
+        data_dir=data_dir, predictions_dir=predictions_dir, force=force,
+        trust_task_code=trust_task_code)
     if export_dir:
         _export(export_dir, plan)
         return

@@ -80,6 +80,15 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _MUSTACHE = re.compile(r"\{\{\s*([^{}\s]+)\s*\}\}")
 
 
+def check_name(name: str, where: str) -> str:
+    """``name`` when it may name a benchmark from a task file (TOML ``name``, lm-eval
+    ``task``): results are stored under it and paths are built from it; else a one-line
+    error starting with ``where``."""
+    if not _NAME.fullmatch(name):
+        raise KakugoError(f"{where}: {name!r} must be letters, digits, '_', '.' or '-'")
+    return name
+
+
 @dataclass(frozen=True)
 class TaskSpec:
     """A validated declarative benchmark (see docs/declarative.md for every key)."""
@@ -154,9 +163,7 @@ def load_spec(path: str | Path) -> TaskSpec:
     for key in ("name", "languages", "template", "gold"):
         if key not in data:
             raise bad(key, "missing (required keys: name, languages, template, gold)")
-    name = data["name"]
-    if not _NAME.fullmatch(name):
-        raise bad("name", f"{name!r} must be letters, digits, '_', '.' or '-'")
+    name = check_name(data["name"], f"{path}: name")
     kind = data.get("type", "multiple_choice")
     if kind not in TYPES:
         raise bad("type", f"{kind!r} is not one of {', '.join(TYPES)}")
