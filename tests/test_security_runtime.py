@@ -312,6 +312,28 @@ def test_data_files_must_be_regular_and_their_digest_is_unchanged(tmp_path: Path
     assert digest == rows_digest(rows)  # stored source labels stay valid
 
 
+def test_a_data_file_is_parsed_once_until_it_changes(tmp_path: Path) -> None:
+    from kakugo_core.toolkit.data import load_split
+
+    folder = tmp_path / "b" / "jav_Latn"
+    folder.mkdir(parents=True)
+    (folder / "test.jsonl").write_text('{"id": 1}\n')
+
+    def load() -> tuple[list[dict], str]:
+        split = load_split("b", "jav_Latn", "test", ["id"], data_dir=tmp_path, hub_id="",
+                           hub_config="", hub_split="", revision="main")
+        return split.rows, split.source
+
+    first, source = load()
+    again, same = load()
+    assert again == first and again is not first and same == source
+    again.append({"id": 9})  # a caller's list is its own
+    assert load()[0] == [{"id": 1}]
+    (folder / "test.jsonl").write_text('{"id": 1}\n{"id": 2}\n')
+    changed, other = load()
+    assert changed == [{"id": 1}, {"id": 2}] and other != source
+
+
 # -- late failures ----------------------------------------------------------------------------
 def test_too_long_output_name_fails_before_scoring(tmp_path: Path, tiny_model: Path) -> None:
     long_model = tmp_path / ("m" * 200)

@@ -172,6 +172,29 @@ def read_rows_with_digest(path: Path, required: Sequence[str]) -> tuple[list[Row
     return rows, digest.hexdigest()[:16]
 
 
+#: files read lately: a benchmark prepares a cell when it is planned and again when it is scored,
+#: so an unchanged file (same size, mtime and inode) is parsed once; a few entries at most
+_RECENT: dict[tuple[Any, ...], tuple[list[Row], str]] = {}
+RECENT_FILES = 4
+
+
+def _read_recent(path: Path, required: Sequence[str]) -> tuple[list[Row], str]:
+    """:func:`read_rows_with_digest`, remembering the last :data:`RECENT_FILES` files read
+    (a copy of the row list is handed out; the rows are not to be changed)."""
+    try:
+        info = path.stat()
+        key: tuple[Any, ...] = (str(path.resolve()), info.st_size, info.st_mtime_ns,
+                                info.st_ino, tuple(required))
+    except OSError:
+        return read_rows_with_digest(path, required)
+    if key not in _RECENT:
+        while len(_RECENT) >= RECENT_FILES:
+            _RECENT.pop(next(iter(_RECENT)))
+        _RECENT[key] = read_rows_with_digest(path, required)
+    rows, digest = _RECENT[key]
+    return list(rows), digest
+
+
 def read_rows(path: Path, required: Sequence[str]) -> list[Row]:
     """Rows of a JSONL, JSON (list), TSV or parquet file; a malformed one is a KakugoError."""
     return read_rows_with_digest(path, required)[0]
@@ -221,12 +244,12 @@ def load_split(
                 f"{root}/{benchmark}/{code}/{split}.jsonl (or .tsv, .parquet); see "
                 "docs/benchmarks.md"
             )
-        rows, digest = read_rows_with_digest(path, required)
+        rows, digest = _read_recent(path, required)
         return Split(rows, f"local:{digest}")
     if bundled is not None:
         path = find_local_file(bundled, benchmark, code, split)
         if path is not None:
-            rows, digest = read_rows_with_digest(path, required)
+            rows, digest = _read_recent(path, required)
             return Split(rows, f"bundled:{digest}")
     hint = (
         f"pass --data-dir DIR with {benchmark} files for {code} "
