@@ -127,14 +127,22 @@ def _verbose() -> bool:
 
 
 def main(argv: list[str] | None = None) -> Any:
-    """Console-script entry point."""
+    """Console-script entry point; SIGTERM stops it like Ctrl-C (the handler before is put
+    back on return, for programs that call this in-process)."""
     import signal
 
-    _setup_logging(False)
     try:
-        signal.signal(signal.SIGTERM, _on_sigterm)
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
     except ValueError:  # not the main thread (an embedding program): keep its handler
-        pass
+        return _main(argv)
+    try:
+        return _main(argv)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: list[str] | None) -> Any:
+    _setup_logging(False)
     try:
         _add_plugin_commands()
         return cli.main(args=argv, prog_name="kakugo", standalone_mode=False)

@@ -392,3 +392,13 @@ def test_docs_describe_the_runtime_error() -> None:
     assert BOOM_LINE.removeprefix("kakugo: error: ").split(" failed")[0].replace(
         "boom", "x").replace("kakugo-buggy 1.0", "kakugo-foo 1.0") in guide
     assert textwrap.dedent("not a Benchmark subclass") in guide
+
+
+def test_main_puts_the_sigterm_handler_back(capsys: pytest.CaptureFixture[str]) -> None:
+    from kakugo_core import cli
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(SystemExit):
+        cli.main(["languages", "--no-such-option"])
+    capsys.readouterr()
+    assert signal.getsignal(signal.SIGTERM) is before
