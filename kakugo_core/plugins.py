@@ -211,13 +211,14 @@ class Registry:
         return reg.name if self._by_name.get(reg.name) is reg else f"{reg.plugin}:{reg.name}"
 
     def create(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        """Instantiate the factory registered under ``name``: an exception from it, or a product
-        that is not this kind's interface, is one :class:`PluginError` line."""
+        """Instantiate the factory registered under ``name``: an exception from it, or what a
+        plain callable (not a class: classes are checked at registration) made that is not
+        this kind's interface, is one :class:`PluginError` line."""
         reg = self.get(name)
         with plugin_call(self.kind, name, "its factory"):
             made = reg.factory(*args, **kwargs)
         expected = interface(self.kind)
-        if not isinstance(made, expected):
+        if not isinstance(reg.factory, type) and not isinstance(made, expected):
             raise PluginError(f"{describe(self.kind, name)} made a {type(made).__name__}, not a "
                               f"{expected.__name__}; fix the factory it registers")
         return made
