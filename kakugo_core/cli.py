@@ -113,8 +113,35 @@ def _add_plugin_commands() -> None:
     get_host().add_commands(cli)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process is so that ``finally`` blocks and atomic writes finish
+    their clean-up as for Ctrl-C."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
+def _verbose() -> bool:
+    return logging.getLogger("kakugo").isEnabledFor(logging.DEBUG)
+
+
 def main(argv: list[str] | None = None) -> Any:
-    """Console-script entry point."""
+    """Console-script entry point; SIGTERM stops it like Ctrl-C (the handler before is put
+    back on return, for programs that call this in-process)."""
+    import signal
+
+    try:
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread (an embedding program): keep its handler
+        return _main(argv)
+    try:
+        return _main(argv)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: list[str] | None) -> Any:
     _setup_logging(False)
     try:
         _add_plugin_commands()
@@ -122,11 +149,16 @@ def main(argv: list[str] | None = None) -> Any:
     except KakugoError as exc:
         from kakugo_core.secrets import redact
 
+        if exc.__cause__ is not None and _verbose():  # a plugin's error: its traceback on -v
+            import traceback
+
+            cause = exc.__cause__
+            lines = traceback.format_exception(type(cause), cause, cause.__traceback__)
+            click.echo(redact("".join(lines)).rstrip("\n"), err=True)
         click.echo(redact(f"kakugo: error: {exc}"), err=True)
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("kakugo: aborted", err=True)
-        sys.exit(130)
+    except click.exceptions.Abort as exc:  # click turns Ctrl-C (and our SIGTERM) into Abort
+        _stopped(exc.__context__)
     except click.UsageError as exc:  # one line, like every other error
         from kakugo_core.secrets import redact
 
@@ -148,6 +180,18 @@ def main(argv: list[str] | None = None) -> Any:
         where = f"{exc.filename}: " if exc.filename else ""
         click.echo(redact(f"kakugo: error: {where}{exc.strerror or exc}"), err=True)
         sys.exit(KakugoError.exit_code)
-    except KeyboardInterrupt:
-        click.echo("kakugo: interrupted; finished work is kept, run again to resume", err=True)
+    except KeyboardInterrupt as exc:
+        _stopped(exc)
+
+
+def _stopped(cause: BaseException | None) -> None:
+    """One line for Ctrl-C (exit 130) or SIGTERM (143), saying what was kept; a prompt aborted
+    without an interrupt is ``aborted``."""
+    if not isinstance(cause, KeyboardInterrupt):
+        click.echo("kakugo: aborted", err=True)
         sys.exit(130)
+    how, code = ("stopped by SIGTERM", 143) if isinstance(cause, Terminated) else (
+        "interrupted", 130)
+    click.echo(f"kakugo: {how}; finished work is kept (scores are stored cell by cell, files "
+               "are written whole), nothing half-written; run again to resume", err=True)
+    sys.exit(code)

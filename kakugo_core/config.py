@@ -215,11 +215,20 @@ def _merge(base: Config, update: Mapping[str, Any], source: str, prefix: str = "
             base[key] = float(value) if isinstance(current, float) else value
 
 
+#: the largest configuration file read (a real one is a few KiB; /dev/zero would never end)
+MAX_CONFIG_BYTES = 1 << 20
+
+
 def read_file(path: str | Path) -> Config:
-    """Parse a TOML file; a missing or malformed one is a :class:`ConfigError`."""
+    """Parse a TOML file; a missing, malformed, oversized (over :data:`MAX_CONFIG_BYTES`) or
+    non-regular one (a device, FIFO or folder) is a :class:`ConfigError`."""
+    from kakugo_core.toolkit.data import open_regular
+
     path = Path(path)
     try:
-        return tomllib.loads(path.read_text("utf-8"))
+        with open_regular(path, "configuration file", MAX_CONFIG_BYTES) as handle:
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
+        return tomllib.loads(raw.decode("utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such configuration file") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:

@@ -3,10 +3,12 @@ then a rename. Plugins use these too."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,6 +19,17 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+@contextmanager
+def writing(path: str | Path) -> Iterator[None]:
+    """Write inside this: an operating-system error (a full disk, a permission) becomes one
+    :class:`KakugoError` line naming ``path``."""
+    try:
+        yield
+    except OSError as exc:
+        hint = "; free some space and run again to resume" if exc.errno == errno.ENOSPC else ""
+        raise KakugoError(f"cannot write {path}: {exc.strerror or exc}{hint}") from None
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:
@@ -36,7 +49,8 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
         os.replace(tmp, path)
         tmp = None
     except OSError as exc:
-        raise KakugoError(f"cannot write {path}: {exc.strerror or exc}") from None
+        with writing(path):
+            raise exc
     finally:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)

@@ -18,6 +18,7 @@ cheap to import.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import threading
@@ -34,7 +35,7 @@ from typing import Any
 
 from kakugo_core.config import Config
 from kakugo_core.errors import ConfigError, KakugoError
-from kakugo_core.files import write_json_atomic
+from kakugo_core.files import write_json_atomic, writing
 from kakugo_core.interfaces import (
     GenerationContext,
     Generator,
@@ -43,6 +44,7 @@ from kakugo_core.interfaces import (
     TeacherRequest,
 )
 from kakugo_core.languages import Language
+from kakugo_core.plugins import plugin_call, plugin_iter
 from kakugo_core.secrets import redact
 from kakugo_core.teachers import iter_complete
 
@@ -147,8 +149,11 @@ class MeteredTeacher(Teacher):
         batch_size: int = 256,
         on_reply: Callable[[TeacherReply], None] | None = None,
         on_submit: Callable[[int], None] | None = None,
+        plugin: str = "",
     ) -> None:
         self.inner = inner
+        #: the registered teacher name its errors are reported under ("" : the teacher's name)
+        self.plugin = plugin or inner.name
         self.name = inner.name
         self.model = inner.model
         self.max_cost = max_cost
@@ -214,7 +219,9 @@ class MeteredTeacher(Teacher):
         self._submitted(requests)
         replies: list[TeacherReply] = []
         for _start, chunk in self._chunks(requests):
-            for reply in self.inner.complete(chunk):
+            with plugin_call("teachers", self.plugin, "complete"):
+                answered = self.inner.complete(chunk)
+            for reply in answered:
                 self._record(reply)
                 replies.append(reply)
         return replies
@@ -224,7 +231,8 @@ class MeteredTeacher(Teacher):
     ) -> Iterator[tuple[int, TeacherReply]]:
         self._submitted(requests)
         for start, chunk in self._chunks(requests):
-            for index, reply in ask(self.inner, chunk):
+            for index, reply in plugin_iter("teachers", self.plugin, "complete",
+                                            ask(self.inner, chunk)):
                 self._record(reply)
                 yield start + index, reply
 
@@ -277,17 +285,25 @@ class RowWriter:
         self._handles: dict[str, Any] = {}
 
     def write(self, file_name: str, row: Mapping[str, Any]) -> None:
-        handle = self._handles.get(file_name)
-        if handle is None:
-            handle = open(self.work_dir / file_name, "a", encoding="utf-8")  # noqa: SIM115
-            self._handles[file_name] = handle
-        handle.write(redact(json.dumps(row, ensure_ascii=False)) + "\n")
-        handle.flush()
+        with writing(self.work_dir / file_name):  # a full disk names the file
+            handle = self._handles.get(file_name)
+            if handle is None:
+                handle = open(self.work_dir / file_name, "a", encoding="utf-8")  # noqa: SIM115
+                self._handles[file_name] = handle
+            try:
+                handle.write(redact(json.dumps(row, ensure_ascii=False)) + "\n")
+                handle.flush()
+            except OSError:  # drop the unwritten row: closing must not fail on it again
+                self._handles.pop(file_name)
+                with contextlib.suppress(OSError):
+                    handle.close()
+                raise
 
     def close(self) -> None:
-        for handle in self._handles.values():
-            handle.close()
-        self._handles.clear()
+        handles, self._handles = self._handles, {}
+        for file_name, handle in handles.items():
+            with writing(self.work_dir / file_name):
+                handle.close()
 
 
 # -- summary -----------------------------------------------------------------------------------
@@ -498,6 +514,7 @@ def _run(
             batch_size=int(gen_config["batch_size"]),
             on_reply=lambda _reply: bar.answer(),
             on_submit=bar.asked_more,
+            plugin=str((config.get("teacher") or {}).get("plugin") or ""),
         )
         try:
             for name, generator in plugins:
@@ -513,7 +530,8 @@ def _run(
                 )
                 output = OUTPUT_FILES[getattr(generator, "output", "prompts")]
                 bar.stage(name, metered.usage)
-                for row in generator.generate(context):
+                for row in plugin_iter("generators", name, "generate",
+                                       generator.generate(context)):
                     row_id = row.get("id")
                     if not row_id:
                         raise KakugoError(f"generator {name!r} yielded a row without an 'id'")

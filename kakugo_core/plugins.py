@@ -10,6 +10,11 @@ none).
 
 A name claimed twice keeps its first owner (built-ins first, then distributions in alphabetical
 order); the later one stays reachable as ``plugin:name`` and the clash is reported.
+
+A factory must be a class subclassing its kind's interface (:data:`INTERFACES`) or a plain
+callable, whose product is checked when it is created; anything else is refused at load with one
+warning line. An exception from plugin code at run time (:func:`plugin_call`) becomes one
+:class:`PluginError` line naming the plugin, its distribution and the call.
 """
 
 from __future__ import annotations
@@ -19,17 +24,19 @@ import importlib
 import logging
 import os
 import pkgutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any
+from typing import Any, TypeVar
 
 import pluggy
 
 from kakugo_core import hookspecs
-from kakugo_core.errors import UnknownPluginError
+from kakugo_core.errors import KakugoError, UnknownPluginError
 
 log = logging.getLogger("kakugo")
+T = TypeVar("T")
 
 ENTRY_POINT_GROUP = "kakugo"
 BUILTIN_PACKAGES = ("plugins", "benchmarks", "releases")
@@ -80,6 +87,75 @@ class PluginFailure:
     plugin: str
     distribution: str
     error: str
+
+
+def interface(kind: str) -> type:
+    """The abstract class a plugin of ``kind`` implements (e.g. ``Benchmark``)."""
+    from kakugo_core import interfaces
+
+    return {
+        "teachers": interfaces.Teacher, "students": interfaces.Student,
+        "benchmarks": interfaces.Benchmark, "generators": interfaces.Generator,
+        "backends": interfaces.Backend, "release_targets": interfaces.ReleaseTarget,
+    }[kind]
+
+
+def refusal(kind: str, factory: Any) -> str | None:
+    """Why ``factory`` cannot be registered as a ``kind``, or None: a class must subclass the
+    kind's interface; a plain callable is checked when it creates (:meth:`Registry.create`)."""
+    expected = interface(kind)
+    if isinstance(factory, type):
+        if issubclass(factory, expected):
+            return None
+        return f"{factory.__module__}.{factory.__qualname__} is not a {expected.__name__} subclass"
+    if callable(factory):
+        return None
+    return f"{type(factory).__name__} {factory!r:.60} is neither a class nor callable"
+
+
+class PluginError(KakugoError):
+    """Plugin code raised at run time; the message names the plugin, its distribution and the
+    call, and ``__cause__`` keeps the original exception (``-v`` prints its traceback)."""
+
+
+def describe(kind: str, name: str) -> str:
+    """``benchmark 'x' (plugin kakugo-foo 1.0)``: a registered name and where it came from."""
+    noun = KINDS[kind][1]
+    try:
+        reg = registry(kind).get(name)
+    except KakugoError:
+        return f"{noun} {name!r}"
+    info = get_host().infos.get(reg.plugin)
+    version = f" {info.version}" if info and info.version else ""
+    return f"{noun} {name!r} (plugin {reg.distribution}{version})"
+
+
+@contextmanager
+def plugin_call(kind: str, name: str, call: str) -> Iterator[None]:
+    """Run plugin code: an exception from it becomes one :class:`PluginError` line naming the
+    plugin and ``call``. A ``KakugoError`` (a plugin's deliberate message), KeyboardInterrupt
+    and SystemExit pass through unchanged."""
+    try:
+        yield
+    except KakugoError:
+        raise
+    except Exception as exc:
+        detail = one_line(f"{type(exc).__name__}: {exc}", limit=300)
+        raise PluginError(f"{describe(kind, name)} failed in {call}: {detail} "
+                          "(-v shows the traceback)") from exc
+
+
+def plugin_iter(kind: str, name: str, call: str, items: Iterable[T]) -> Iterator[T]:
+    """The items of a plugin's iterator, each ``next`` guarded by :func:`plugin_call` (what the
+    caller does with an item is not the plugin's fault)."""
+    iterator = iter(items)
+    while True:
+        with plugin_call(kind, name, call):
+            try:
+                item = next(iterator)
+            except StopIteration:
+                return
+        yield item
 
 
 class Registry:
@@ -135,8 +211,17 @@ class Registry:
         return reg.name if self._by_name.get(reg.name) is reg else f"{reg.plugin}:{reg.name}"
 
     def create(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        """Instantiate the factory registered under ``name``."""
-        return self.get(name).factory(*args, **kwargs)
+        """Instantiate the factory registered under ``name``: an exception from it, or what a
+        plain callable (not a class: classes are checked at registration) made that is not
+        this kind's interface, is one :class:`PluginError` line."""
+        reg = self.get(name)
+        with plugin_call(self.kind, name, "its factory"):
+            made = reg.factory(*args, **kwargs)
+        expected = interface(self.kind)
+        if not isinstance(reg.factory, type) and not isinstance(made, expected):
+            raise PluginError(f"{describe(self.kind, name)} made a {type(made).__name__}, not a "
+                              f"{expected.__name__}; fix the factory it registers")
+        return made
 
 
 def _strict() -> bool:
@@ -177,6 +262,13 @@ class PluginHost:
     def _problem(self, info: PluginInfo, message: str) -> None:
         info.problems.append(message)
         log.warning("plugin %r from %s: %s", info.name, info.distribution, message)
+
+    def _refuse(self, info: PluginInfo, message: str) -> None:
+        """One registration refused: a warning line and a problem; the rest of the plugin works
+        (``KAKUGO_STRICT_PLUGINS=1`` stops instead)."""
+        self._problem(info, message)
+        if _strict():
+            raise KakugoError(f"plugin {info.name!r} from {info.distribution}: {message}")
 
     def _check_hooks(self, module: Any, info: PluginInfo) -> None:
         """Report hook implementations no spec knows (``register_benchmark``) and functions
@@ -258,6 +350,10 @@ class PluginHost:
         registry = self.registries[kind]
 
         def register(name: str, factory: Any, aliases: tuple[str, ...] | list[str] = ()) -> None:
+            why = refusal(kind, factory)
+            if why is not None:
+                self._refuse(info, f"{registry.noun} {name!r} refused: {why}")
+                return
             reg = Registration(kind, name, factory, tuple(aliases), info.name, info.distribution)
             owner = registry.add(reg)
             info.registered.setdefault(kind, []).append(name)

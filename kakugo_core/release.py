@@ -423,7 +423,7 @@ def release(
     ``gguf_types`` (default ``release.gguf``) are the GGUF exports to include;
     ``base_name`` as for :func:`prepare_release`.
     """
-    from kakugo_core.plugins import create
+    from kakugo_core.plugins import create, plugin_call
     from kakugo_core.toolkit.release_files import check_model_dir
 
     say = echo or (lambda _line: None)
@@ -464,7 +464,8 @@ def release(
             model_dir, dataset_dir, getattr(results, "path", None)])
     check = getattr(publisher, "check", None)  # a target's own checks, before assembling
     if callable(check) and not dry_run:
-        check({**options, "out_dir": dest})
+        with plugin_call("release_targets", target, "check"):
+            check({**options, "out_dir": dest})
 
     # Work beside the destination (folder target) or the model (hub): same file system, so
     # weights are hard-linked rather than copied again, and /tmp does not fill up with them.
@@ -509,7 +510,8 @@ def release(
         published: list[ReleaseResult] = []
         for path, rid, opts in jobs:
             say(f"publishing {rid} with the {target} target")
-            published.append(publisher.publish(path, rid, opts))
+            with plugin_call("release_targets", target, "publish"):
+                published.append(publisher.publish(path, rid, opts))
     model = published[-1]
     return Release(
         model.location, model.revision, model.changed, list(model.files), repo_id=repo_id,

@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING, Any
 
 from kakugo_core import __version__
 from kakugo_core.errors import KakugoError
-from kakugo_core.files import inside
+from kakugo_core.files import inside, writing
 from kakugo_core.interfaces import Backend, Benchmark, BenchmarkResult, Score
 from kakugo_core.languages import Language, resolve
 from kakugo_core.plugin_settings import values
-from kakugo_core.plugins import registry
+from kakugo_core.plugins import plugin_call, registry
 from kakugo_core.store import ENGINE_VERSION, ResultsStore
 from kakugo_core.toolkit.benchmarks import card_metadata
 from kakugo_core.toolkit.settings import declared_settings
@@ -106,7 +106,7 @@ def _instantiate(benchmark: str | Benchmark) -> tuple[Benchmark, dict[str, str]]
 
     benchmarks = registry("benchmarks")
     reg = benchmarks.get(benchmark)
-    bench = reg.factory()
+    bench = benchmarks.create(benchmark)
     bench.name = benchmarks.storage_name(reg)
     info = get_host().infos.get(reg.plugin)
     return bench, {"name": reg.name, "benchmark_plugin": reg.distribution,
@@ -141,18 +141,56 @@ def check_writable_folder(folder: Path, what: str) -> None:
                           "writable or choose another folder") from None
 
 
-def write_predictions(path: Path, predictions: Sequence[Mapping[str, Any]]) -> None:
-    """Write JSONL to a temporary file beside ``path`` and rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+#: what :func:`write_predictions` adds to a file name for its temporary file
+TEMP_NAME_EXTRA = len("..") + 8 + len(".tmp")
+
+
+def _name_max(folder: Path) -> int:
+    """The longest file name (bytes) the file system holding ``folder`` allows."""
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for row in predictions:
-                fh.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        return int(os.pathconf(folder, "PC_NAME_MAX"))
+    except (OSError, ValueError, AttributeError):
+        return 255
+
+
+def check_output_names(
+    plan: EvaluationPlan, cells: Sequence[Cell], predictions_dir: Path | None
+) -> None:
+    """Try every file name scoring will write (``<model-slug>/<benchmark>/<language>.jsonl`` and
+    its temporary file) against the file system's name limit, so a too-long model path fails
+    in one line before any model loads rather than after scoring."""
+    if predictions_dir is None:
+        return
+    limit = _name_max(predictions_dir)
+    for ref in plan.models:
+        for cell in cells:
+            parts = (model_slug(ref.name), cell.benchmark.name, f"{cell.language.id}.jsonl")
+            for i, part in enumerate(parts):
+                extra = TEMP_NAME_EXTRA if i == len(parts) - 1 else 0
+                if len(os.fsencode(part)) + extra > limit:
+                    short = part if len(part) <= 40 else part[:37] + "..."
+                    raise KakugoError(
+                        f"cannot write predictions under {predictions_dir}: the file name "
+                        f"{short!r} is {len(os.fsencode(part))} bytes, over this file system's "
+                        f"limit of {limit - extra}; use a shorter model path (e.g. a symlink)")
+
+
+def write_predictions(path: Path, predictions: Sequence[Mapping[str, Any]]) -> None:
+    """Write JSONL to a temporary file beside ``path`` and rename it into place; a full disk is
+    one line naming ``path``."""
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                for row in predictions:
+                    fh.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
 
 def stored_result(
@@ -288,7 +326,9 @@ def score_plan(
     predictions_dir = Path(plan.predictions_dir) if plan.predictions_dir else None
     if predictions_dir:
         check_writable_folder(predictions_dir, "predictions")
-    backend_factory = registry("backends").get(plan.backend).factory
+    backends = registry("backends")
+    backends.get(plan.backend)  # an unknown backend fails now
+    check_output_names(plan, cells, predictions_dir)
     results: list[BenchmarkResult] = []
     bars = _Progress(progress)
     with bars.running(len(cells) * len(plan.models)):
@@ -300,7 +340,8 @@ def score_plan(
                     label = f"{model_slug(model)} {cell.benchmark.name} {cell.language.id}"
                     if scorer is None:
                         bars.start_cell(f"loading {model}", None)
-                        scorer = backend_factory(ref.location, **dict(plan.backend_options))
+                        scorer = backends.create(plan.backend, ref.location,
+                                                 **dict(plan.backend_options))
                     revision = scorer.revision or ""
                     if (not plan.force and cell.prompt_hash is not None and store.has(
                             model, revision, cell.benchmark.name, cell.language.id, cell.n_shot,
@@ -310,9 +351,10 @@ def score_plan(
                         bars.advance_cell()
                         continue
                     bars.start_cell(label, cell.n_items)
-                    result = cell.benchmark.evaluate(
-                        scorer, cell.language, {**cell.options, "progress": bars.advance_items}
-                    )
+                    with plugin_call("benchmarks", cell.benchmark.name, "evaluate"):
+                        result = cell.benchmark.evaluate(
+                            scorer, cell.language, {**cell.options, "progress": bars.advance_items}
+                        )
                     result.benchmark = cell.benchmark.name  # the name it was planned under
                     result.model, result.model_revision = model, revision
                     if predictions_dir:
@@ -328,7 +370,8 @@ def score_plan(
                     bars.advance_cell()
             finally:
                 if scorer is not None:
-                    scorer.close()
+                    with plugin_call("backends", plan.backend, "close"):
+                        scorer.close()
     return results
 
 

@@ -50,11 +50,12 @@ class TrainRequest:
 
 def train(request: TrainRequest) -> Path:
     """Run the request in this process with the registered student plugin."""
-    from kakugo_core.plugins import create
+    from kakugo_core.plugins import create, plugin_call
 
     student = create("students", request.student)
-    return Path(student.train(request.base_model, Path(request.dataset_dir),
-                              Path(request.out_dir), request.options))
+    with plugin_call("students", request.student, "train"):
+        return Path(student.train(request.base_model, Path(request.dataset_dir),
+                                  Path(request.out_dir), request.options))
 
 
 def launch_command(request_file: Path, accelerate_config: str, num_processes: int = 0,

@@ -497,6 +497,24 @@ CASES: list[Case] = [
                                   "--export-lm-eval", "out"], "reaches into Python",
          setup=write("tasks/jinja.yaml", task_yaml("jinja_task").replace(
              '"{{text}}"', "\"{{ lipsum.__globals__['os'].getcwd() }}{{text}}\""))),
+    # issue 25: runtime
+    Case("rt-cfg-dev-zero", ["config", "--config", "/dev/zero"], "not a regular file"),
+    Case("rt-cfg-fifo", ["config", "--config", "pipe.toml"], "is a FIFO, not a regular file",
+         setup=lambda ws: os.mkfifo(ws / "pipe.toml")),
+    Case("rt-cfg-over-1mib", ["config", "--config", "big.toml"], "over the 1048576-byte limit",
+         setup=write("big.toml", "# padding\n" * 110_000)),
+    Case("rt-bench-cfg-dev-zero", [*BENCH_TINY, "--config", "/dev/zero"], "not a regular file"),
+    Case("rt-bench-cfg-fifo", [*BENCH_TINY, "--config", "pipe.toml"], "is a FIFO",
+         setup=lambda ws: os.mkfifo(ws / "pipe.toml")),
+    Case("rt-bench-long-model-name", [*BENCH, "-m", "d" * 130 + "/" + "m" * 130,
+                                      "--predictions-dir", "preds"],
+         "over this file system's limit", setup=chain(
+             lambda ws: (ws / ("d" * 130)).mkdir(),
+             lambda ws: (ws / ("d" * 130) / ("m" * 130)).symlink_to(
+                 ws / "tiny", target_is_directory=True))),
+    Case("rt-bench-data-fifo", [*BENCH_TINY, "--data-dir", "bad"], "no sib200 test file",
+         setup=chain(sib_data("x"), lambda ws: (ws / "bad/sib200/jav_Latn/test.tsv").unlink(),
+                     lambda ws: os.mkfifo(ws / "bad/sib200/jav_Latn/test.tsv"))),
 ]
 
 #: lock files the census holds open (as another run would) for the rest of the session

@@ -34,11 +34,17 @@ BROKEN_PLUGIN = "raise RuntimeError('this plugin is broken on purpose')\n"
 
 CLASHING_PLUGIN = '''
 from kakugo_core import hookimpl
+from kakugo_core.interfaces import Benchmark
+
+
+class OtherGreeting(Benchmark):
+    def evaluate(self, backend, language, options):
+        raise NotImplementedError
 
 
 @hookimpl
 def register_benchmarks(register):
-    register("greeting", dict)
+    register("greeting", OtherGreeting)
 '''
 
 
@@ -162,7 +168,7 @@ def test_clash_keeps_first_and_reports(plugin_site: Path, monkeypatch) -> None:
     host = host_module.get_host()
     reg = host.registry("benchmarks")
     assert reg.get("greeting").distribution == "kakugo-hello"  # alphabetical: before zclash
-    assert reg.get("zclash:greeting").factory is dict
+    assert reg.get("zclash:greeting").factory.__name__ == "OtherGreeting"
     assert len(host.clashes) == 1 and "zclash:greeting" in host.clashes[0]
 
 

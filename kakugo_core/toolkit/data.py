@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from kakugo_core.errors import KakugoError
 
@@ -77,63 +78,143 @@ def find_local_file(data_dir: Path, benchmark: str, code: str, split: str) -> Pa
     return None
 
 
-def read_rows(path: Path, required: Sequence[str]) -> list[Row]:
-    """Rows of a JSONL, JSON (list), TSV or parquet file; a malformed one is a KakugoError."""
-    try:
-        if path.suffix == ".parquet":
-            import pyarrow.parquet as pq
+def open_regular(path: Path, what: str, max_bytes: int | None = None,
+                 error: type[KakugoError] = KakugoError) -> BinaryIO:
+    """``path`` opened for binary reading when it is a regular file (not a device such as
+    /dev/zero, a FIFO or a folder, which could hang or never end) of at most ``max_bytes``."""
+    import stat
 
-            rows = pq.read_table(path).to_pylist()
-        elif path.suffix == ".tsv":
-            with path.open(encoding="utf-8-sig", newline="") as fh:  # -sig: drop a BOM
-                rows = list(csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE))
-            for number, row in enumerate(rows, 2):
-                if None in row:  # DictReader keeps surplus fields under the key None
-                    raise ValueError(f"line {number} has more tab-separated fields than the "
-                                     "header")
-        elif path.suffix == ".json":
-            rows = json.loads(path.read_text("utf-8-sig"))
-            if not isinstance(rows, list):
-                raise ValueError("expected a JSON list of objects")
-        else:
-            rows = []
-            for number, line in enumerate(path.read_text("utf-8-sig").splitlines(), 1):
-                if line.strip():
-                    try:
-                        rows.append(json.loads(line))
-                    except json.JSONDecodeError as exc:
-                        raise ValueError(f"line {number} is not JSON ({exc.msg})") from None
+    info = path.stat()  # before opening: opening a FIFO would wait for a writer
+    if not stat.S_ISREG(info.st_mode):
+        kind = ("a directory" if stat.S_ISDIR(info.st_mode) else "a FIFO"
+                if stat.S_ISFIFO(info.st_mode) else "a device or special file")
+        raise error(f"{path}: is {kind}, not a regular file; give a {what} file")
+    if max_bytes is not None and info.st_size > max_bytes:
+        raise error(f"{path}: {info.st_size} bytes, over the {max_bytes}-byte limit for a "
+                    f"{what} file")
+    return path.open("rb")
+
+
+def _lines(path: Path) -> Iterator[str]:
+    """The text lines of a UTF-8 file (a BOM dropped), one at a time."""
+    with open_regular(path, "benchmark data") as raw, \
+            io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as fh:
+        yield from fh
+
+
+def _parsed_rows(path: Path) -> Iterator[Any]:
+    """The rows of a JSONL, JSON (list), TSV or parquet file, streamed where the format allows
+    (TSV, JSONL): the file is never held whole in memory."""
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        open_regular(path, "benchmark data").close()
+        yield from pq.read_table(path).to_pylist()
+    elif path.suffix == ".tsv":
+        reader = csv.DictReader(_lines(path), delimiter="\t", quoting=csv.QUOTE_NONE)
+        for number, row in enumerate(reader, 2):
+            if None in row:  # DictReader keeps surplus fields under the key None
+                raise ValueError(f"line {number} has more tab-separated fields than the header")
+            yield row
+    elif path.suffix == ".json":
+        with open_regular(path, "benchmark data") as raw:
+            rows = json.loads(raw.read().decode("utf-8-sig"))
+        if not isinstance(rows, list):
+            raise ValueError("expected a JSON list of objects")
+        yield from rows
+    else:
+        for number, line in enumerate(_lines(path), 1):
+            if line.strip():
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise ValueError(f"line {number} is not JSON ({exc.msg})") from None
+
+
+def read_rows_with_digest(path: Path, required: Sequence[str]) -> tuple[list[Row], str]:
+    """Rows of a JSONL, JSON (list), TSV or parquet file and their :func:`rows_digest`,
+    computed while reading (a large file is streamed once, never held as text or as one JSON
+    string); a malformed one is a KakugoError. Every row is read: the digest names the whole
+    file and a stratified ``--limit`` sample draws from all of it."""
+    id_columns = [c for c in required if c == "id" or c.endswith("_id")]
+    seen: dict[str, set[Any]] = {c: set() for c in id_columns}
+    digest = hashlib.sha256(b"[")
+    rows: list[Row] = []
+    hashed = 0  # rows[:hashed] are in the digest
+    try:
+        for number, row in enumerate(_parsed_rows(path), 1):
+            if not isinstance(row, dict):
+                raise KakugoError(f"{path}: row {number} is not an object")
+            missing = [c for c in required if row.get(c) in (None, "")]
+            if missing:
+                raise KakugoError(
+                    f"{path}: row {number} lacks {', '.join(missing)} (columns needed: "
+                    f"{', '.join(required)}; see docs/benchmarks.md)"
+                )
+            for column in id_columns:  # a repeated item would be scored twice
+                if row[column] in seen[column]:
+                    raise KakugoError(f"{path}: row {number} repeats {column} "
+                                      f"{row[column]!r}; each item must appear once")
+                seen[column].add(row[column])
+            rows.append(row)
+            if len(rows) - hashed == DIGEST_CHUNK:
+                hashed = _hash_rows(digest, rows, hashed)
+    except KakugoError:
+        raise
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         raise KakugoError(f"{path}: cannot read benchmark data: {exc}") from None
     except Exception as exc:  # pyarrow's errors
         raise KakugoError(f"{path}: cannot read benchmark data: {exc}".splitlines()[0]) from None
     if not rows:
         raise KakugoError(f"{path}: no rows; fix or remove the file")
-    for number, row in enumerate(rows, 1):
-        if not isinstance(row, dict):
-            raise KakugoError(f"{path}: row {number} is not an object")
-        missing = [c for c in required if row.get(c) in (None, "")]
-        if missing:
-            raise KakugoError(
-                f"{path}: row {number} lacks {', '.join(missing)} (columns needed: "
-                f"{', '.join(required)}; see docs/benchmarks.md)"
-            )
-    _refuse_duplicate_ids(path, rows, required)
-    return rows
+    _hash_rows(digest, rows, hashed)
+    digest.update(b"]")
+    return rows, digest.hexdigest()[:16]
 
 
-def _refuse_duplicate_ids(path: Path, rows: Sequence[Row], required: Sequence[str]) -> None:
-    """An item id column (``id``, ``*_id``) must not repeat: a repeated item is scored twice."""
-    for column in (c for c in required if c == "id" or c.endswith("_id")):
-        seen: set[Any] = set()
-        for number, row in enumerate(rows, 1):
-            if row[column] in seen:
-                raise KakugoError(f"{path}: row {number} repeats {column} {row[column]!r}; "
-                                  "each item must appear once")
-            seen.add(row[column])
+#: files read lately: a benchmark prepares a cell when it is planned and again when it is scored,
+#: so an unchanged file (same size, mtime and inode) is parsed once; a few entries at most
+_RECENT: dict[tuple[Any, ...], tuple[list[Row], str]] = {}
+RECENT_FILES = 4
+
+
+def _read_recent(path: Path, required: Sequence[str]) -> tuple[list[Row], str]:
+    """:func:`read_rows_with_digest`, remembering the last :data:`RECENT_FILES` files read
+    (a copy of the row list is handed out; the rows are not to be changed)."""
+    try:
+        info = path.stat()
+        key: tuple[Any, ...] = (str(path.resolve()), info.st_size, info.st_mtime_ns,
+                                info.st_ino, tuple(required))
+    except OSError:
+        return read_rows_with_digest(path, required)
+    if key not in _RECENT:
+        while len(_RECENT) >= RECENT_FILES:
+            _RECENT.pop(next(iter(_RECENT)))
+        _RECENT[key] = read_rows_with_digest(path, required)
+    rows, digest = _RECENT[key]
+    return list(rows), digest
+
+
+def read_rows(path: Path, required: Sequence[str]) -> list[Row]:
+    """Rows of a JSONL, JSON (list), TSV or parquet file; a malformed one is a KakugoError."""
+    return read_rows_with_digest(path, required)[0]
+
+
+#: rows hashed together: one ``json.dumps`` per chunk, never one string of the whole file
+DIGEST_CHUNK = 10_000
+
+
+def _hash_rows(digest: Any, rows: Sequence[Row], start: int) -> int:
+    """Feed ``rows[start:]`` to ``digest`` as :func:`rows_digest` would see them; the new
+    count of rows hashed."""
+    if start < len(rows):
+        text = json.dumps(rows[start:], sort_keys=True, ensure_ascii=False, default=str)
+        digest.update(((", " if start else "") + text[1:-1]).encode())
+    return len(rows)
 
 
 def rows_digest(rows: Sequence[Row]) -> str:
+    """16 hex digits of sha256 over the rows as one JSON list (what the source label holds)."""
     return hashlib.sha256(
         json.dumps(rows, sort_keys=True, ensure_ascii=False, default=str).encode()
     ).hexdigest()[:16]
@@ -163,13 +244,13 @@ def load_split(
                 f"{root}/{benchmark}/{code}/{split}.jsonl (or .tsv, .parquet); see "
                 "docs/benchmarks.md"
             )
-        rows = read_rows(path, required)
-        return Split(rows, f"local:{rows_digest(rows)}")
+        rows, digest = _read_recent(path, required)
+        return Split(rows, f"local:{digest}")
     if bundled is not None:
         path = find_local_file(bundled, benchmark, code, split)
         if path is not None:
-            rows = read_rows(path, required)
-            return Split(rows, f"bundled:{rows_digest(rows)}")
+            rows, digest = _read_recent(path, required)
+            return Split(rows, f"bundled:{digest}")
     hint = (
         f"pass --data-dir DIR with {benchmark} files for {code} "
         f"(DIR/{benchmark}/{code}/{split}.jsonl; layout in docs/benchmarks.md)"
