@@ -18,16 +18,6 @@ from kakugo_core.cli_options import (
 )
 
 
-def backend_options(bench: dict[str, Any], backend: str, device: str | None) -> dict[str, Any]:
-    """Backend keyword options from the ``[bench]`` section (as ``kakugo bench`` builds them)."""
-    options: dict[str, Any] = {"batch_size": bench["batch_size"]}
-    if backend in ("transformers", "hf", "huggingface"):
-        options.update(device=device or bench["device"], dtype=bench["dtype"])
-    elif device:
-        options["device"] = device
-    return options
-
-
 def answer_with(
     models: list[str], items: list[Any], backend: str, options: dict[str, Any],
     max_new_tokens: int, progress: bool = True,
@@ -114,6 +104,7 @@ def export_command(
     from kakugo_core.compare import KEY_FILE, export_comparison
     from kakugo_core.config import load_config
     from kakugo_core.errors import KakugoError
+    from kakugo_core.evaluation import backend_options
     from kakugo_core.files import prepare_output
     from kakugo_core.judging import load_prompts
     from kakugo_core.languages import resolve
@@ -141,7 +132,7 @@ def export_command(
     items = load_prompts(prompts, limit or None, seed_limit)
     name = backend or config["bench"]["backend"]
     answers, revisions = answer_with(
-        list(models), items, name, backend_options(config["bench"], name, device),
+        list(models), items, name, backend_options(config, name, device=device),
         max_new_tokens or section["max_new_tokens"], progress=not no_progress,
     )
     paths = export_comparison(

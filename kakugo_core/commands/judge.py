@@ -60,9 +60,9 @@ def judge(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from kakugo_core.commands.compare import backend_options
     from kakugo_core.config import load_config
     from kakugo_core.errors import KakugoError
+    from kakugo_core.evaluation import backend_options
     from kakugo_core.judging import judge_options, position_bias, wilson_interval
     from kakugo_core.languages import resolve
     from kakugo_core.plugins import create
@@ -83,7 +83,7 @@ def judge(
         prepare_output(predictions, kind="file", option="--predictions",
                        inputs=[prompts, model, opponent, db or config["bench"]["db"]])
     name = backend or config["bench"]["backend"]
-    options_for_backend = backend_options(config["bench"], name, device)
+    options_for_backend = backend_options(config, name, device=device)
     benchmark = create("benchmarks", "judge")
     options = judge_options(config, prompts=prompts, opponent=opponent, backend=name,
                             backend_options=options_for_backend, cache_file=cache_file,
