@@ -515,6 +515,66 @@ CASES: list[Case] = [
     Case("rt-bench-data-fifo", [*BENCH_TINY, "--data-dir", "bad"], "no sib200 test file",
          setup=chain(sib_data("x"), lambda ws: (ws / "bad/sib200/jav_Latn/test.tsv").unlink(),
                      lambda ws: os.mkfifo(ws / "bad/sib200/jav_Latn/test.tsv"))),
+    # issue 25: more hostile input
+    Case("hostile-cfg-key-as-env-name", ["config", "--set", f"teacher.api_key_env={SECRET}"],
+         "must name the environment variable that holds the key"),
+    Case("hostile-generate-key-as-env-name", [*GEN, "--set", f"teacher.api_key_env={SECRET}"],
+         "not be the key"),
+    Case("hostile-run-key-as-env-name", ["run", "jav", "--no-progress", "--set",
+                                         f"teacher.api_key_env={SECRET}"], "not be the key"),
+    Case("hostile-teacher-url-userinfo", ["teacher", "--set",
+                                          f"teacher.base_url=http://me:{SECRET}@127.0.0.1:9/v1",
+                                          "--set", "teacher.max_retries=0", "--set",
+                                          "teacher.timeout_s=2"],
+         "at http://***@127.0.0.1:9/v1 failed 1 times"),
+    Case("hostile-judge-limit-negative", [*JUDGE, "-p", "prompts.jsonl", "--limit", "-1"],
+         "Invalid value for '--limit'"),
+    Case("hostile-export-limit-word", [*EXPORT, "-m", "tiny", "-m", "tiny2", "-p",
+                                       "prompts.jsonl", "--limit", "abc"],
+         "Invalid value for '--limit'"),
+    Case("hostile-limit-seed-word", [*BENCH_TINY, "--limit-seed", "x"],
+         "Invalid value for '--limit-seed'"),
+    Case("hostile-bench-n-shot-negative", [*BENCH_TINY[:-7], "--n-shot", "-1", "--db",
+                                           "new.sqlite", "-m", "tiny"],
+         "Invalid value for '--n-shot'"),
+    Case("hostile-cfg-trust-string", ["config", "--set", 'bench.trust_task_code="yes"'],
+         "'bench.trust_task_code' must be bool"),
+    Case("hostile-cfg-limit-float", ["config", "--set", "bench.limit=1.5"],
+         "'bench.limit' must be int, got float"),
+    Case("hostile-cfg-set-nested-under-int", ["config", "--set", "bench.limit.x=1"],
+         "'bench.limit' must be int, got dict"),
+    Case("hostile-cfg-gguf-unknown", ["config", "--set", 'release.gguf=["Q4_0"]'],
+         "'release.gguf' must be one of F32, F16, Q8_0"),
+    Case("hostile-release-gguf-unknown", [*RELEASE, "--set", 'release.gguf=["Q2_K"]'],
+         "'release.gguf' must be one of"),
+    Case("hostile-cfg-bom-only", ["config", "--config", "bom.toml"], "bom.toml: not valid TOML",
+         setup=write("bom.toml", b"\xef\xbb\xbf")),
+    Case("hostile-cfg-nul-byte", ["config", "--config", "nul.toml"], "nul.toml: not valid TOML",
+         setup=write("nul.toml", b"[bench]\nlimit = 1\x00\n")),
+    Case("hostile-task-yaml-slash", ["bench", "-b", "tasks/slash.yaml", "-l", "jav_Latn",
+                                     "--export-lm-eval", "out"], "task: 'a/b' must be",
+         setup=write("tasks/slash.yaml", task_yaml("a/b"))),
+    Case("hostile-task-toml-escape", [*BENCH_ANY, "-b", "tasks/esc.toml"],
+         "name: '../x' must be", setup=write("tasks/esc.toml", (
+             'name = "../x"\nlanguages = ["jav_Latn"]\ntemplate = "{text}"\n'
+             'gold = "category"\n'))),
+    Case("hostile-task-yaml-missing", [*BENCH_ANY, "-b", "tasks/nope.yaml"],
+         "tasks/nope.yaml: no such lm-eval task file"),
+    Case("hostile-include-path-file", [*BENCH_ANY, "--include-path", "prompts.jsonl", "-b",
+                                       "sib200"], "'prompts.jsonl' is a file"),
+    Case("hostile-generate-two-languages", ["generate", "jav,sun", "--work-dir", "gen"],
+         "unknown language 'jav,sun'"),
+    Case("hostile-store-merge-missing-source", ["store", "merge", "-o", "m.sqlite",
+                                                "nope.sqlite"], "nope.sqlite: no results"),
+    Case("hostile-store-merge-garbage-source", ["store", "merge", "-o", "m.sqlite",
+                                                "prompts.jsonl"], "not a SQLite database"),
+    Case("hostile-leaderboard-site-over-store", ["leaderboard", "--db", "store.sqlite",
+                                                 "--format", "site", "-o", "store.sqlite"],
+         "store.sqlite is one of this command's inputs"),
+    Case("hostile-judge-cache-under-file", [*JUDGE, "-p", "prompts.jsonl", "--cache-file",
+                                            "prompts.jsonl/x.json"], "prompts.jsonl"),
+    Case("hostile-db-under-file", [*BENCH_TINY, "--db", "prompts.jsonl/x.sqlite"],
+         "prompts.jsonl/x.sqlite: cannot create its folder"),
 ]
 
 #: lock files the census holds open (as another run would) for the rest of the session
@@ -611,7 +671,7 @@ def teacher_401():
 
 
 def test_the_census_is_large_and_ids_are_unique() -> None:
-    assert len(CASES) >= 100
+    assert len(CASES) >= 200
     assert len({c.id for c in CASES}) == len(CASES)
 
 
