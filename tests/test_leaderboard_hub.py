@@ -15,6 +15,7 @@ from hub_server import HubServer, point_client_at
 from test_leaderboard_site import fill_store
 
 from kakugo_core.cli import cli
+from kakugo_core.files import OUTPUT_MARKER
 from kakugo_core.store import ResultsStore
 
 TOKEN = "hf_KakugoFakeToken_leaderboard_31c9"
@@ -51,6 +52,9 @@ def test_publish_space_round_trip_and_idempotent(hub: HubServer, tmp_path: Path)
            "--baseline", "base")
     site = {p.relative_to(tmp_path / "site").as_posix(): p.read_bytes()
             for p in (tmp_path / "site").rglob("*") if p.is_file()}
+    # the local folder's output marker is Kakugo's bookkeeping, not a page: never published
+    assert not (local / OUTPUT_MARKER).exists()
+    site.pop(OUTPUT_MARKER)
     for rel, data in site.items():
         assert (local / rel).read_bytes() == data, rel  # the same site as --format site
     card = (local / "README.md").read_text("utf-8")
