@@ -479,7 +479,7 @@ def site_from_board(board: Leaderboard, db: str | Path) -> dict[str, str]:
     from kakugo_core.store import ResultsStore
 
     langs = {lang for v in board.languages.values() for lang in v}
-    with ResultsStore(db, readonly=True) as store:
+    with ResultsStore(db) as store:
         rows = [r for r in store.rows(board.models, board.benchmarks)
                 if r.language in langs]
     return Site(board, rows).files()
