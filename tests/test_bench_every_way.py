@@ -21,6 +21,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -161,15 +162,17 @@ def _predictions(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*.jsonl"))}
 
 
-def _ray_head(folder: Path) -> tuple[subprocess.Popen[str] | None, str, str]:
+def _ray_head(folder: Path, temp: str) -> tuple[subprocess.Popen[str] | None, str, str]:
     """``ray start --head --block`` in ``folder`` (not the working folder): the process (ending
     it stops this cluster and no other), its Ray Client address, or None and Ray's own words
     when it did not start (Ray gives its agents 15-30 s: a loaded machine can miss that)."""
     folder.mkdir()
     client = _free_port()
     ray = Path(sys.executable).with_name("ray")
+    # its own temporary folder ``temp`` (short: Ray's socket paths must fit 107 bytes), so the
+    # `ray_current_cluster` file it writes cannot send a later `ray.init()` to this cluster
     cmd = [str(ray) if ray.exists() else "ray", "start", "--head", "--block",
-           "--node-ip-address=127.0.0.1", f"--port={_free_port()}",
+           f"--temp-dir={temp}", "--node-ip-address=127.0.0.1", f"--port={_free_port()}",
            f"--ray-client-server-port={client}", "--num-cpus=1", "--include-dashboard=false",
            "--disable-usage-stats"]
     head = subprocess.Popen(cmd, cwd=folder, env=_env(), stdout=subprocess.PIPE,
@@ -196,13 +199,17 @@ def test_one_plan_gives_the_same_rows_every_way(work: Path, tmp_path: Path) -> N
     assert {v[2] for v in local.values()} == {7}
     assert {k[0] for k in local} == set(MODELS)
 
-    head, address, why = _ray_head(tmp_path / "ray-head")
-    if head is not None:
-        try:
-            _bench(work, "ray", "--executor", "ray", env=_env(RAY_ADDRESS=address))
-        finally:
-            head.terminate()
-            head.communicate(timeout=120)
+    temp = tempfile.mkdtemp(prefix="kr", dir="/tmp")
+    try:
+        head, address, why = _ray_head(tmp_path / "ray-head", temp)
+        if head is not None:
+            try:
+                _bench(work, "ray", "--executor", "ray", env=_env(RAY_ADDRESS=address))
+            finally:
+                head.terminate()
+                head.communicate(timeout=120)
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
     sbatch = f"{sys.executable} {REPO / 'tests' / 'fixtures' / 'slurm' / 'sbatch'}"
     _bench(work, "slurm", "--executor", "slurm", env=_env(KAKUGO_SBATCH=sbatch))
     stage = subprocess.run([sys.executable, "-c", RUN_STAGE, *MODELS], cwd=work, env=_env(),
