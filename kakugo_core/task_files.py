@@ -10,9 +10,8 @@ results are stored under the benchmark's name, and must never be attributed to a
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from kakugo_core.errors import KakugoError
 from kakugo_core.interfaces import Benchmark
@@ -85,15 +84,3 @@ def resolve_benchmarks(
         out.extend(found)
     return out
 
-
-def default_shots(
-    benchmarks: Sequence[str | Benchmark], configured: Mapping[str, int]
-) -> dict[str, int]:
-    """``bench.n_shot_by_benchmark`` plus the shot count a file declares (TOML ``n_shot``,
-    lm-eval ``num_fewshot``) for benchmarks the configuration does not name."""
-    out = dict(configured)
-    for bench in benchmarks:
-        default: Any = getattr(bench, "default_n_shot", None)
-        if isinstance(bench, Benchmark) and default is not None:
-            out.setdefault(bench.name, int(default))
-    return out

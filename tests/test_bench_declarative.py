@@ -280,14 +280,15 @@ def test_a_package_ships_the_toml_through_the_entry_point(tmp_path, tiny_model, 
 
 
 def test_a_files_shot_count_is_the_default_and_exports_to_lm_eval(topic_dir, tmp_path):
-    from kakugo_core.task_files import default_shots, resolve_benchmarks
+    from kakugo_core.evaluation import resolve_shots
+    from kakugo_core.task_files import resolve_benchmarks
 
     with_shots = TOPIC.replace('seed = "sib200"\n', 'seed = "sib200"\nn_shot = 1\n')
     assert "n_shot = 1" in with_shots
     (topic_dir / "topic.toml").write_text(with_shots, "utf-8")
     benches = resolve_benchmarks([str(topic_dir / "topic.toml"), "sib200"])
-    assert default_shots(benches, {}) == {"topic": 1}
-    assert default_shots(benches, {"topic": 2}) == {"topic": 2}  # the config wins
+    assert resolve_shots(benches, {}, None) == {"topic": 1}
+    assert resolve_shots(benches, {"topic": 2}, None) == {"topic": 2}  # the config wins
     out = tmp_path / "export"
     result = CliRunner().invoke(cli, ["bench", "-b", str(topic_dir / "topic.toml"), "-l", "jav",
                                       "--limit", "3", "--n-shot", "1", "--export-lm-eval",
